@@ -1,0 +1,151 @@
+//! `RouteTable`: where a newly accepted connection goes, and the lease that
+//! severs it.
+//!
+//! The table is immutable and swapped atomically; the accept path reads it
+//! with one atomic load and never waits on another task. Every (port,
+//! backend) pair has a [`CancellationToken`], its *lease*: a session clones
+//! the lease of the route it took. To sever a backend's sessions the
+//! reconciler first stores a table with a fresh lease for that backend and
+//! then cancels the old lease. A session that read the old table therefore
+//! holds the cancelled lease, however late it gets to use it; one that read
+//! the new table routes by the new target. No session can slip between an
+//! accept and a sever (the Go switchboard's race), and a sever costs one
+//! cancellation, not a scan of the sessions.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::PortRole;
+
+/// Where a backend's data port is.
+#[derive(Debug, Clone)]
+pub struct BackendAddr {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// Set when `host` is an IP literal: connects skip name resolution.
+    pub resolved: Option<SocketAddr>,
+}
+
+/// The routes of one proxy port.
+#[derive(Debug, Clone)]
+pub struct PortRoute {
+    /// Position of the backend new sessions go to.
+    pub target: Option<usize>,
+    /// One lease per backend, by config position.
+    pub leases: Vec<CancellationToken>,
+}
+
+/// The whole routing decision the data path needs.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    pub routing: bool,
+    pub active: PortRoute,
+    pub standby: PortRoute,
+}
+
+/// What an accepted connection should do.
+pub enum Decision {
+    RoutingOff,
+    NoBackend,
+    Connect {
+        backend: usize,
+        lease: CancellationToken,
+    },
+}
+
+impl RouteTable {
+    pub fn port(&self, port: PortRole) -> &PortRoute {
+        match port {
+            PortRole::Active => &self.active,
+            PortRole::Standby => &self.standby,
+        }
+    }
+
+    pub fn port_mut(&mut self, port: PortRole) -> &mut PortRoute {
+        match port {
+            PortRole::Active => &mut self.active,
+            PortRole::Standby => &mut self.standby,
+        }
+    }
+
+    /// The decision for a connection accepted on `port`.
+    pub fn decide(&self, port: PortRole) -> Decision {
+        if !self.routing {
+            return Decision::RoutingOff;
+        }
+        let route = self.port(port);
+        match route.target {
+            None => Decision::NoBackend,
+            Some(backend) => Decision::Connect {
+                backend,
+                lease: route.leases[backend].clone(),
+            },
+        }
+    }
+}
+
+/// The shared, swappable table plus a change signal for sessions that wait
+/// for a new route after a failed connect.
+#[derive(Clone)]
+pub struct Routes {
+    table: Arc<ArcSwap<RouteTable>>,
+    changed: watch::Sender<u64>,
+    /// Parent of every lease: cancelling it severs every session (shutdown).
+    root: CancellationToken,
+}
+
+impl Routes {
+    /// Routing off and no targets until the reconciler's first pass.
+    pub fn new(backends: usize) -> Routes {
+        let root = CancellationToken::new();
+        let port = || PortRoute {
+            target: None,
+            leases: (0..backends).map(|_| root.child_token()).collect(),
+        };
+        let table = RouteTable {
+            routing: false,
+            active: port(),
+            standby: port(),
+        };
+        Routes {
+            table: Arc::new(ArcSwap::from_pointee(table)),
+            changed: watch::channel(0).0,
+            root,
+        }
+    }
+
+    /// The current table (one atomic load).
+    pub fn load(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
+    /// A fresh lease, child of the shutdown root.
+    pub fn new_lease(&self) -> CancellationToken {
+        self.root.child_token()
+    }
+
+    /// Publishes a new table, then cancels the leases it replaced. The order
+    /// is what closes the accept/sever race (see the module doc).
+    pub fn store(&self, table: RouteTable, replaced: Vec<CancellationToken>) {
+        self.table.store(Arc::new(table));
+        self.changed.send_modify(|v| *v += 1);
+        for lease in replaced {
+            lease.cancel();
+        }
+    }
+
+    /// Wakes when a new table is stored.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Severs every session on every port, now and forever (shutdown).
+    pub fn sever_everything(&self) {
+        self.root.cancel();
+    }
+}

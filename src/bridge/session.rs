@@ -1,0 +1,109 @@
+//! `Session`: one accepted client connection, from route decision to close.
+//!
+//! The route is read once, with the lease that can sever it (`route.rs`).
+//! Routing off or no active backend: the client is closed at once and sees
+//! EOF. Otherwise the session connects within `connect_timeout`, counts
+//! itself, and relays until both directions end or its lease is cancelled.
+//! A refused or timed-out connect asks the monitor for an out-of-cycle probe
+//! and, if the route moves to another backend within the connect budget,
+//! tries that backend once, so the client that discovered the failure is
+//! usually served rather than dropped.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::bridge::counters::{Outcome, SessionCounters};
+use crate::bridge::relay::{relay, Transfer};
+use crate::bridge::route::{BackendAddr, Decision, Routes};
+use crate::bus::PortRole;
+use crate::monitor::ProbeKicker;
+
+/// What every session of the bridge shares.
+pub struct SessionContext {
+    pub routes: Routes,
+    pub backends: Arc<[BackendAddr]>,
+    pub counters: Arc<SessionCounters>,
+    pub connect_timeout: Duration,
+    pub kicker: ProbeKicker,
+}
+
+/// One accepted connection.
+pub struct Session {
+    pub client: TcpStream,
+    pub peer: SocketAddr,
+    pub port: PortRole,
+    pub context: Arc<SessionContext>,
+}
+
+impl Session {
+    pub async fn run(self) {
+        let ctx = &*self.context;
+        let deadline = Instant::now() + ctx.connect_timeout;
+        let mut route_changes = ctx.routes.subscribe();
+        let mut retried = false;
+        let (server, backend, lease) = loop {
+            let (backend, lease) = match ctx.routes.load().decide(self.port) {
+                Decision::RoutingOff => return ctx.counters.record(Outcome::RoutingOff),
+                Decision::NoBackend => return ctx.counters.record(Outcome::NoBackend),
+                Decision::Connect { backend, lease } => (backend, lease),
+            };
+            route_changes.mark_unchanged();
+            let addr = &ctx.backends[backend];
+            let connected = tokio::select! {
+                biased;
+                _ = lease.cancelled() => return ctx.counters.record(Outcome::SeveredConnecting),
+                r = tokio::time::timeout_at(deadline, connect(addr)) => {
+                    r.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "connect timeout")))
+                }
+            };
+            match connected {
+                Ok(server) => break (server, backend, lease),
+                Err(e) => {
+                    debug!(backend = %addr.name, peer = %self.peer, error = %e, "backend connect failed");
+                    ctx.kicker.kick(backend);
+                    // One retry, if the monitor moves the route in time.
+                    let moved = !retried
+                        && tokio::time::timeout_at(deadline, route_changes.changed()).await.is_ok();
+                    if !moved {
+                        return ctx.counters.record(Outcome::ConnectFailed);
+                    }
+                    retried = true;
+                }
+            }
+        };
+        let _ = self.client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+
+        let mut guard = ctx.counters.open(self.port, backend);
+        let mut transfer = Transfer::default();
+        tokio::select! {
+            biased;
+            _ = lease.cancelled() => guard.mark_severed(),
+            result = relay(&self.client, &server, &mut transfer) => {
+                if let Err(e) = result {
+                    debug!(backend = %ctx.backends[backend].name, error = %e, "session ended with an error");
+                }
+            }
+        }
+        ctx.counters.bytes_up.fetch_add(transfer.up, Relaxed);
+        ctx.counters.bytes_down.fetch_add(transfer.down, Relaxed);
+        // Sockets close here, before the guard un-counts the session.
+        drop(server);
+        drop(self.client);
+        drop(guard);
+    }
+}
+
+async fn connect(addr: &BackendAddr) -> io::Result<TcpStream> {
+    match addr.resolved {
+        Some(sa) => TcpStream::connect(sa).await,
+        None => TcpStream::connect((addr.host.as_str(), addr.port)).await,
+    }
+}

@@ -1,0 +1,154 @@
+//! The broadcast bus: one ordered stream of [`Event`]s fanned out to every
+//! subscriber, plus a bounded ring of recent events for `/v0/events`,
+//! `Last-Event-ID` resume and the Traffic Monitor event log.
+//!
+//! Publishing assigns the next index and appends to the ring under one short
+//! lock, so the ring, the broadcast order and the indices always agree. The
+//! bus never blocks a publisher on a slow subscriber: tokio's broadcast channel
+//! drops the oldest messages for a subscriber that lags, which then sees
+//! `RecvError::Lagged` and must resync from the authoritative state
+//! (`cluster::Cluster::truth`) instead of acting on what it missed.
+
+mod event;
+pub mod rfc3339;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::sync::broadcast;
+
+pub use event::{AdminState, Event, EventKind, PortRole};
+
+/// How many events the ring keeps for `/v0/events` and resume.
+pub const DEFAULT_RING: usize = 1024;
+
+/// The default broadcast capacity per subscriber.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// A cheap, clonable handle to the bus.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sender: broadcast::Sender<Arc<Event>>,
+    log: Mutex<EventLog>,
+}
+
+/// The ring of recent events and the next index.
+struct EventLog {
+    next_index: u64,
+    ring: VecDeque<Arc<Event>>,
+    capacity: usize,
+}
+
+impl Bus {
+    /// A bus whose subscribers may lag `capacity` events before they must
+    /// resync, keeping the last `ring` events for readers.
+    pub fn new(capacity: usize, ring: usize) -> Bus {
+        let (sender, _) = broadcast::channel(capacity.max(1));
+        Bus {
+            inner: Arc::new(Inner {
+                sender,
+                log: Mutex::new(EventLog {
+                    next_index: 1,
+                    ring: VecDeque::with_capacity(ring.min(4096)),
+                    capacity: ring.max(1),
+                }),
+            }),
+        }
+    }
+
+    /// Publishes an event and returns it with its index.
+    pub fn publish(&self, kind: EventKind) -> Arc<Event> {
+        let mut log = self.lock_log();
+        let event = Arc::new(Event {
+            index: log.next_index,
+            time: SystemTime::now(),
+            kind,
+        });
+        log.next_index += 1;
+        if log.ring.len() == log.capacity {
+            log.ring.pop_front();
+        }
+        log.ring.push_back(event.clone());
+        // No subscriber is not an error: the ring still records the event.
+        let _ = self.inner.sender.send(event.clone());
+        drop(log);
+        event
+    }
+
+    /// A new subscriber that sees every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.inner.sender.subscribe()
+    }
+
+    /// Subscribes and returns the ring's events after `since` atomically, so
+    /// that a reader can replay and then follow without a gap or a repeat.
+    pub fn subscribe_since(&self, since: u64) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+        let log = self.lock_log();
+        let receiver = self.inner.sender.subscribe();
+        let backlog = log.ring.iter().filter(|e| e.index > since).cloned().collect();
+        (backlog, receiver)
+    }
+
+    /// Events in the ring with an index above `since`, oldest first.
+    pub fn since(&self, since: u64) -> Vec<Arc<Event>> {
+        let log = self.lock_log();
+        log.ring.iter().filter(|e| e.index > since).cloned().collect()
+    }
+
+    /// The index of the oldest event still in the ring (0 if none yet).
+    pub fn oldest_index(&self) -> u64 {
+        self.lock_log().ring.front().map_or(0, |e| e.index)
+    }
+
+    /// The index of the newest event published (0 if none yet).
+    pub fn last_index(&self) -> u64 {
+        self.lock_log().next_index - 1
+    }
+
+    fn lock_log(&self) -> std::sync::MutexGuard<'_, EventLog> {
+        // A panic while holding this lock cannot leave the ring inconsistent
+        // (every mutation is a single push/pop), so poisoning is ignored.
+        self.inner.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routing(enabled: bool) -> EventKind {
+        EventKind::RoutingChanged {
+            enabled,
+            message: String::new(),
+            actor: "test".into(),
+        }
+    }
+
+    #[test]
+    fn indices_are_gap_free_and_ring_is_bounded() {
+        let bus = Bus::new(4, 3);
+        for i in 0..5 {
+            bus.publish(routing(i % 2 == 0));
+        }
+        let kept: Vec<u64> = bus.since(0).iter().map(|e| e.index).collect();
+        assert_eq!(kept, vec![3, 4, 5]);
+        assert_eq!(bus.last_index(), 5);
+        assert_eq!(bus.oldest_index(), 3);
+    }
+
+    #[test]
+    fn subscribe_since_replays_then_follows() {
+        let bus = Bus::new(8, 8);
+        bus.publish(routing(true));
+        bus.publish(routing(false));
+        let (backlog, mut rx) = bus.subscribe_since(1);
+        assert_eq!(backlog.iter().map(|e| e.index).collect::<Vec<_>>(), vec![2]);
+        bus.publish(routing(true));
+        assert_eq!(rx.try_recv().map(|e| e.index).ok(), Some(3));
+    }
+}

@@ -1,0 +1,171 @@
+//! The command line of SPEC 3: `run`, `demo`, `check-config`, the global
+//! logging flags, and the exit codes (0 normal, 2 configuration error,
+//! 1 any other fatal error), each failure with one clear line on stderr.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::runner::demo::DemoControl;
+use crate::runner::logging::{self, LogFormat};
+use crate::runner::{self, StartError};
+
+/// A TCP router that keeps exactly one backend of a database cluster active.
+#[derive(Parser, Debug)]
+#[command(name = "switchboard", version, about)]
+pub struct Cli {
+    /// error, warn, info, debug or trace.
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    /// Log lines as text or JSON.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the router from a configuration file (.toml, .yml/.yaml, .json).
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Everything in one process: demo backends, the router, the dashboard.
+    Demo {
+        /// How many demo backends.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
+        backends: u16,
+        /// The proxy port.
+        #[arg(long, default_value = "127.0.0.1:13306")]
+        listen: SocketAddr,
+        /// The standby proxy port.
+        #[arg(long, default_value = "127.0.0.1:13307")]
+        standby_listen: SocketAddr,
+        /// The API and dashboard.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_listen: SocketAddr,
+    },
+    /// Validate a configuration file, print every problem, exit 0 or 2.
+    CheckConfig {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+/// Exit code for configuration errors.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Parses the command line, runs the command, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::CheckConfig { config } = &cli.command {
+        return check_config(config);
+    }
+    if let Err(e) = logging::init(&cli.log_level, cli.log_format) {
+        eprintln!("switchboard: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fatal(format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Run { config } => match Config::load(&config) {
+                Ok(cfg) => run(cfg, None).await,
+                Err(errors) => config_errors(&config, &errors.to_string()),
+            },
+            Command::Demo {
+                backends,
+                listen,
+                standby_listen,
+                api_listen,
+            } => demo(backends as usize, listen, standby_listen, api_listen).await,
+            Command::CheckConfig { .. } => unreachable!("handled above"),
+        }
+    })
+}
+
+async fn run(config: Config, demo: Option<DemoControl>) -> ExitCode {
+    let running = match runner::start(config, demo).await {
+        Ok(r) => r,
+        Err(StartError::Config(e)) => {
+            eprintln!("switchboard: configuration error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(StartError::Fatal(e)) => return fatal(e),
+    };
+    match running.run_until_signal().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fatal(format!("signal handling failed: {e}")),
+    }
+}
+
+async fn demo(n: usize, listen: SocketAddr, standby: SocketAddr, api: SocketAddr) -> ExitCode {
+    let control = match DemoControl::start(n).await {
+        Ok(c) => c,
+        Err(e) => return fatal(format!("cannot start demo backends: {e}")),
+    };
+    let password = "switchboard";
+    let config = control.config(listen, Some(standby), api, password);
+    let running = match runner::start(config, Some(control.clone())).await {
+        Ok(r) => r,
+        Err(StartError::Config(e)) | Err(StartError::Fatal(e)) => return fatal(e),
+    };
+    println!("switchboard demo is running with {n} backends.\n");
+    println!("  proxy (active):  {}", running.proxy_addr);
+    if let Some(s) = running.standby_addr {
+        println!("  proxy (standby): {s}");
+    }
+    println!("  dashboard & API: http://{}/  (user admin, password {password})", running.api_addr);
+    println!();
+    for b in control.backends.iter() {
+        println!("  {}: data {}  health http://{}/api/v1/status", b.name, b.echo_addr, b.health_addr);
+    }
+    let first = &control.backends[0];
+    println!();
+    println!("Try it:");
+    println!("  nc {} {}                      # greets with the active backend's name", running.proxy_addr.ip(), running.proxy_addr.port());
+    println!("  curl -s -u admin:{password} http://{}/v0/cluster", running.api_addr);
+    println!("  curl -X POST http://{}/mode/503      # break {}: watch the failover", first.health_addr, first.name);
+    println!("  curl -X POST http://{}/mode/healthy  # heal it again", first.health_addr);
+    println!("  (modes: healthy, 503, hang, unhealthy)\n");
+    println!("Press Ctrl-C to stop.");
+    match running.run_until_signal().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fatal(format!("signal handling failed: {e}")),
+    }
+}
+
+fn check_config(path: &PathBuf) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!(
+                "{}: OK ({} backends, proxy {}, api {})",
+                path.display(),
+                config.backends.len(),
+                config.proxy.listen,
+                config.api.listen
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => config_errors(path, &errors.to_string()),
+    }
+}
+
+fn config_errors(path: &std::path::Path, errors: &str) -> ExitCode {
+    eprintln!("switchboard: configuration error in {}:", path.display());
+    for line in errors.lines() {
+        eprintln!("  {line}");
+    }
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn fatal(message: String) -> ExitCode {
+    eprintln!("switchboard: {message}");
+    ExitCode::from(1)
+}

@@ -1,0 +1,335 @@
+//! `Cluster`: the single writer of the authoritative [`Truth`].
+//!
+//! The monitor feeds it probe results; the API feeds it operator commands.
+//! Each change runs the election, swaps in a new immutable `Truth` and
+//! publishes the resulting events on the bus, all under one short lock, so
+//! that the order of events on the bus is the order of changes to the truth.
+//! Readers (the bridge's route reconciler, the combiner, the API) load the
+//! latest `Truth` without taking that lock. This module never touches a
+//! socket; it must stay fast enough to be called from any task.
+
+pub mod operator_state;
+mod truth;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use crate::bus::{AdminState, Bus, EventKind};
+use crate::config::Config;
+use crate::monitor::election::ActiveElection;
+use crate::monitor::hysteresis::Hysteresis;
+
+pub use operator_state::OperatorState;
+pub use truth::{BackendTruth, CheckRecord, Monitoring, Routing, Truth, HISTORY};
+
+/// The verdict of one probe, as the monitor hands it over.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    pub ok: bool,
+    /// The galera `wsrep_local_index`; `None` keeps the current index.
+    pub index: Option<u64>,
+    pub reason: String,
+    pub latency: Duration,
+}
+
+/// Why an operator command was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// No backend has that name.
+    UnknownBackend,
+    /// The change is in force but could not be written to the state file.
+    NotPersisted(String),
+}
+
+/// Shared handle; clone freely.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    bus: Bus,
+    /// Where operator decisions are saved (`[state] file`).
+    state_file: Option<PathBuf>,
+    election: ActiveElection,
+    writer: Mutex<Writer>,
+    published: ArcSwap<Truth>,
+    version: watch::Sender<u64>,
+}
+
+/// What only the writer sees: the next truth and the probe streaks.
+struct Writer {
+    truth: Truth,
+    hysteresis: Vec<Hysteresis>,
+}
+
+impl Cluster {
+    /// A cluster with every backend unknown, operator state as restored.
+    pub fn new(config: &Config, restored: &OperatorState, bus: Bus) -> Cluster {
+        let now = SystemTime::now();
+        let backends = config
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(pos, b)| {
+                let (admin, admin_message) = restored.backend(&b.name);
+                BackendTruth {
+                    name: b.name.clone(),
+                    healthy: None,
+                    index: pos as u64,
+                    reason: "not probed yet".into(),
+                    health_changed_at: None,
+                    last_check: None,
+                    history: Default::default(),
+                    admin,
+                    admin_message,
+                    admin_epoch: 0,
+                }
+            })
+            .collect();
+        let truth = Truth {
+            routing: Routing {
+                enabled: restored.routing_enabled,
+                message: restored.routing_message.clone(),
+                changed_at: now,
+            },
+            monitoring: Monitoring {
+                enabled: restored.monitoring_enabled.unwrap_or(config.monitor.enabled),
+                changed_at: now,
+            },
+            backends,
+            active: None,
+            active_epoch: 0,
+            standby: None,
+            standby_epoch: 0,
+            routing_epoch: 0,
+            failovers: 0,
+            version: 0,
+            started_at: now,
+        };
+        let hysteresis = config
+            .backends
+            .iter()
+            .map(|_| Hysteresis::new(config.monitor.rise, config.monitor.fall))
+            .collect();
+        let (version, _) = watch::channel(0);
+        Cluster {
+            inner: Arc::new(Shared {
+                bus,
+                state_file: config.state.file.clone(),
+                election: ActiveElection {
+                    failback: config.monitor.failback,
+                },
+                published: ArcSwap::from_pointee(truth.clone()),
+                writer: Mutex::new(Writer { truth, hysteresis }),
+                version,
+            }),
+        }
+    }
+
+    /// The latest truth, without locking.
+    pub fn truth(&self) -> Arc<Truth> {
+        self.inner.published.load_full()
+    }
+
+    /// The bus this cluster publishes on.
+    pub fn bus(&self) -> &Bus {
+        &self.inner.bus
+    }
+
+    /// Wakes on every change of the truth, probe records included.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.inner.version.subscribe()
+    }
+
+    /// Records one probe of backend `pos`. Ignored while monitoring is off,
+    /// so a probe that was in flight when monitoring paused changes nothing.
+    pub fn apply_probe(&self, pos: usize, probe: ProbeResult) {
+        let mut w = self.lock();
+        if !w.truth.monitoring.enabled || pos >= w.truth.backends.len() {
+            return;
+        }
+        let now = SystemTime::now();
+        let edge = w.hysteresis[pos].observe(probe.ok);
+        let b = &mut w.truth.backends[pos];
+        let record = CheckRecord {
+            at: now,
+            latency: probe.latency,
+            ok: probe.ok,
+            reason: probe.reason.clone(),
+        };
+        if b.history.len() == HISTORY {
+            b.history.pop_front();
+        }
+        b.history.push_back(record.clone());
+        b.last_check = Some(record);
+        let mut cause = None;
+        if probe.ok {
+            if let Some(index) = probe.index {
+                if index != b.index && b.healthy == Some(true) {
+                    cause = Some(format!("{} index {} -> {index}", b.name, b.index));
+                }
+                b.index = index;
+            }
+        }
+        if let Some(healthy) = edge {
+            b.healthy = Some(healthy);
+            b.reason = probe.reason.clone();
+            b.health_changed_at = Some(now);
+            let name = b.name.clone();
+            cause = Some(format!(
+                "{name} {}: {}",
+                if healthy { "healthy" } else { "unhealthy" },
+                probe.reason
+            ));
+            self.inner.bus.publish(EventKind::HealthChanged {
+                backend: name,
+                healthy,
+                reason: probe.reason,
+            });
+        } else if b.healthy == Some(probe.ok) {
+            // Keep the reason of the current state fresh (e.g. a new index).
+            b.reason = probe.reason;
+        }
+        match cause {
+            Some(cause) => self.reelect(&mut w, &cause),
+            None => self.commit(&mut w),
+        }
+    }
+
+    /// Routing on or off; returns whether anything changed.
+    pub fn set_routing(&self, enabled: bool, message: &str, actor: &str) -> Result<bool, CommandError> {
+        let mut w = self.lock();
+        let routing = &mut w.truth.routing;
+        if routing.enabled == enabled && routing.message == message {
+            return Ok(false);
+        }
+        let edge = routing.enabled != enabled;
+        *routing = Routing {
+            enabled,
+            message: message.to_string(),
+            changed_at: SystemTime::now(),
+        };
+        if edge {
+            w.truth.routing_epoch += 1;
+        }
+        self.inner.bus.publish(EventKind::RoutingChanged {
+            enabled,
+            message: message.to_string(),
+            actor: actor.to_string(),
+        });
+        self.commit(&mut w);
+        self.persist(&w).map(|_| true)
+    }
+
+    /// Monitoring on or off; returns whether anything changed. While off,
+    /// probe results are dropped and the active stays where it is.
+    pub fn set_monitoring(&self, enabled: bool, actor: &str) -> Result<bool, CommandError> {
+        let mut w = self.lock();
+        if w.truth.monitoring.enabled == enabled {
+            return Ok(false);
+        }
+        w.truth.monitoring = Monitoring {
+            enabled,
+            changed_at: SystemTime::now(),
+        };
+        self.inner.bus.publish(EventKind::MonitoringChanged {
+            enabled,
+            actor: actor.to_string(),
+        });
+        self.commit(&mut w);
+        self.persist(&w).map(|_| true)
+    }
+
+    /// Sets one backend's admin state and re-runs the election.
+    pub fn set_admin(
+        &self,
+        name: &str,
+        state: AdminState,
+        message: &str,
+        actor: &str,
+    ) -> Result<bool, CommandError> {
+        let mut w = self.lock();
+        let pos = w
+            .truth
+            .backends
+            .iter()
+            .position(|b| b.name == name)
+            .ok_or(CommandError::UnknownBackend)?;
+        let b = &mut w.truth.backends[pos];
+        if b.admin == state && b.admin_message == message {
+            return Ok(false);
+        }
+        b.admin = state;
+        b.admin_message = message.to_string();
+        b.admin_epoch += 1;
+        self.inner.bus.publish(EventKind::BackendStateChanged {
+            backend: name.to_string(),
+            state,
+            message: message.to_string(),
+            actor: actor.to_string(),
+        });
+        let cause = format!("{name} set {} by {actor}", state.as_str());
+        self.reelect(&mut w, &cause);
+        self.persist(&w).map(|_| true)
+    }
+
+    /// Re-runs the election after `cause`, publishes the edges and commits.
+    fn reelect(&self, w: &mut Writer, cause: &str) {
+        let truth = &mut w.truth;
+        let active = self.inner.election.elect_active(&truth.backends, truth.active);
+        let standby = self.inner.election.elect_standby(&truth.backends);
+        let name = |p: Option<usize>| p.map(|p| truth.backends[p].name.clone());
+        if active != truth.active {
+            if truth.active.is_some() && active.is_some() {
+                truth.failovers += 1;
+            }
+            self.inner.bus.publish(EventKind::ActiveChanged {
+                from: name(truth.active),
+                to: name(active),
+                reason: cause.to_string(),
+            });
+            truth.active = active;
+            truth.active_epoch += 1;
+        }
+        if standby != truth.standby {
+            self.inner.bus.publish(EventKind::StandbyChanged {
+                from: name(truth.standby),
+                to: name(standby),
+                reason: cause.to_string(),
+            });
+            truth.standby = standby;
+            truth.standby_epoch += 1;
+        }
+        self.commit(w);
+    }
+
+    /// Publishes the writer's truth for lock-free readers.
+    fn commit(&self, w: &mut Writer) {
+        w.truth.version += 1;
+        self.inner.published.store(Arc::new(w.truth.clone()));
+        self.inner.version.send_replace(w.truth.version);
+    }
+
+    /// Saves the operator decisions, under the writer lock so that saves
+    /// happen in the order of the changes.
+    fn persist(&self, w: &Writer) -> Result<(), CommandError> {
+        let Some(path) = &self.inner.state_file else {
+            return Ok(());
+        };
+        OperatorState::from_truth(&w.truth).save(path).map_err(|e| {
+            tracing::error!(path = %path.display(), error = %e, "could not save operator state");
+            CommandError::NotPersisted(format!("could not save operator state to {}: {e}", path.display()))
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Writer> {
+        // Every mutation above completes before it commits; a panic midway
+        // leaves the published truth unchanged, so poisoning is ignored.
+        self.inner.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

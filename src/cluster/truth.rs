@@ -1,0 +1,88 @@
+//! The authoritative cluster state: what the monitor decided and what the
+//! operators asked for. Immutable once published; a new `Truth` replaces the
+//! old one on every change (copy on write, a few backends at most).
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime};
+
+use crate::bus::AdminState;
+
+/// How many probe results each backend keeps for the dashboard's history.
+pub const HISTORY: usize = 20;
+
+/// Everything that decides routes. Only `Cluster` creates new ones.
+#[derive(Debug, Clone)]
+pub struct Truth {
+    pub routing: Routing,
+    pub monitoring: Monitoring,
+    /// In config order.
+    pub backends: Vec<BackendTruth>,
+    /// Position of the active port's backend.
+    pub active: Option<usize>,
+    /// Bumped every time `active` changes, so that a subscriber that missed
+    /// an A → B → A round trip still knows a failover happened.
+    pub active_epoch: u64,
+    /// Position of the standby port's backend.
+    pub standby: Option<usize>,
+    pub standby_epoch: u64,
+    /// Bumped on every routing change.
+    pub routing_epoch: u64,
+    /// How many times the active port moved from one backend to another.
+    pub failovers: u64,
+    /// Bumped on every change of any kind, probe records included.
+    pub version: u64,
+    pub started_at: SystemTime,
+}
+
+/// Routing on/off with the operator's message.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub enabled: bool,
+    pub message: String,
+    pub changed_at: SystemTime,
+}
+
+/// Monitoring on/off.
+#[derive(Debug, Clone)]
+pub struct Monitoring {
+    pub enabled: bool,
+    pub changed_at: SystemTime,
+}
+
+/// One backend's verdict and admin state.
+#[derive(Debug, Clone)]
+pub struct BackendTruth {
+    pub name: String,
+    /// `None` until the first probe answers; not electable until then.
+    pub healthy: Option<bool>,
+    /// `wsrep_local_index` for galera checks, else the config position.
+    pub index: u64,
+    /// Why the backend is in its current health state.
+    pub reason: String,
+    /// When `healthy` last changed.
+    pub health_changed_at: Option<SystemTime>,
+    pub last_check: Option<CheckRecord>,
+    /// Recent probe results, oldest first, at most [`HISTORY`].
+    pub history: VecDeque<CheckRecord>,
+    pub admin: AdminState,
+    pub admin_message: String,
+    /// Bumped on every admin change, so a drain timer can tell whether the
+    /// drain it was started for is still the current one.
+    pub admin_epoch: u64,
+}
+
+impl BackendTruth {
+    /// Healthy and enabled: may be elected.
+    pub fn electable(&self) -> bool {
+        self.healthy == Some(true) && self.admin == AdminState::Enabled
+    }
+}
+
+/// One probe's result, as the dashboard and `/v0/state` show it.
+#[derive(Debug, Clone)]
+pub struct CheckRecord {
+    pub at: SystemTime,
+    pub latency: Duration,
+    pub ok: bool,
+    pub reason: String,
+}

@@ -1,0 +1,233 @@
+//! The one internal configuration every part of switchboard runs on.
+//!
+//! Two file formats map onto it: native TOML (SPEC 4.1, `native.rs`) and the
+//! Go switchboard's YAML/JSON (SPEC 4.2, `switchboard.rs`); the extension of
+//! the file decides which. Both report every problem at once through
+//! [`ConfigErrors`], each with its path. This module must never print, log or
+//! return a secret: the API password lives in a [`Secret`] whose `Debug` and
+//! `Display` are redacted.
+
+mod duration;
+mod listen;
+mod native;
+mod native_backends;
+mod problems;
+mod switchboard;
+mod tree;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use duration::parse_duration;
+pub use native::PASSWORD_ENV;
+pub use problems::{ConfigErrors, Problem, Problems};
+
+/// `proxy.connect_timeout` when the file sets none (both formats).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub proxy: ProxyConfig,
+    pub monitor: MonitorConfig,
+    pub api: ApiConfig,
+    pub state: StateConfig,
+    pub traffic_monitor: TrafficMonitorConfig,
+    /// In config order; a backend's position here is its tie-breaker in the
+    /// election and its default index.
+    pub backends: Vec<BackendConfig>,
+}
+
+/// `[proxy]`: the data-path listeners and their timings.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    /// Routes to the highest-index healthy enabled backend.
+    pub standby_listen: Option<SocketAddr>,
+    pub connect_timeout: Duration,
+    pub shutdown_delay: Duration,
+    pub drain_timeout: Duration,
+    pub sever_on_failover: bool,
+}
+
+/// `[monitor]`: how backends are probed and how the active is elected.
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    pub failback: bool,
+    pub enabled: bool,
+}
+
+/// SPEC 4.1 defaults: probe every 1s with a 500ms timeout, rise = fall = 1,
+/// failback on, monitoring on.
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            rise: 1,
+            fall: 1,
+            failback: true,
+            enabled: true,
+        }
+    }
+}
+
+/// `[api]`: the HTTP listeners and their security.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    pub username: String,
+    pub password: Secret,
+    pub public_reads: bool,
+    pub force_https: bool,
+    /// `/metrics` served without auth on the API listener.
+    pub public_metrics: bool,
+    pub health_listen: Option<SocketAddr>,
+    pub static_dir: Option<PathBuf>,
+    /// A separate, unauthenticated `/metrics` listener (pxc's `Metrics.Port`).
+    pub metrics_listen: Option<SocketAddr>,
+    /// The springboard page (switchboard's `API.AggregatorPort`).
+    pub aggregator_listen: Option<SocketAddr>,
+    /// Links shown on the springboard page (switchboard's `API.ProxyURIs`).
+    pub proxy_uris: Vec<String>,
+}
+
+/// `[state]`: where operator state survives restarts.
+#[derive(Debug, Clone, Default)]
+pub struct StateConfig {
+    pub file: Option<PathBuf>,
+}
+
+/// `[traffic_monitor]`: how `/publish/CrStates` and friends present us.
+#[derive(Debug, Clone)]
+pub struct TrafficMonitorConfig {
+    pub cluster: String,
+    pub publish: Publish,
+    pub public: bool,
+}
+
+/// SPEC 4.1 defaults: cluster `db`, publish health, no auth.
+impl Default for TrafficMonitorConfig {
+    fn default() -> Self {
+        TrafficMonitorConfig {
+            cluster: "db".into(),
+            publish: Publish::Health,
+            public: true,
+        }
+    }
+}
+
+/// Which backends CrStates reports available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// Every healthy backend is available.
+    Health,
+    /// Only the active backend is available; the others say `standby`.
+    ActiveOnly,
+}
+
+/// One `[[backends]]` entry.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub check: Check,
+}
+
+/// How a backend is probed (SPEC 5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// HTTP 200 with JSON `"healthy": true`; `wsrep_local_index` is the index.
+    Galera { url: String },
+    /// HTTP 200 is healthy.
+    Http { url: String },
+    /// A TCP connect to the backend (or to `port`) succeeds.
+    Tcp { port: Option<u16> },
+}
+
+/// A value that must never be printed: `Debug` and `Display` say `***`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The real value, for comparison only; never log what this returns.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The file formats switchboard reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+    Yaml,
+    Json,
+}
+
+impl Format {
+    /// Picks the format from the file extension (`.toml`, `.yml`/`.yaml`, `.json`).
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "toml" => Some(Format::Toml),
+            "yml" | "yaml" => Some(Format::Yaml),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let format = Format::from_path(path).ok_or_else(|| {
+            ConfigErrors::single(
+                "config",
+                format!(
+                    "{}: unknown extension; use .toml, .yml, .yaml or .json",
+                    path.display()
+                ),
+            )
+        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single("config", format!("cannot read {}: {e}", path.display()))
+        })?;
+        Config::parse(&text, format)
+    }
+
+    /// Parses and validates configuration text in the given format.
+    pub fn parse(text: &str, format: Format) -> Result<Config, ConfigErrors> {
+        match format {
+            Format::Toml => native::parse(text),
+            Format::Yaml => switchboard::parse_yaml(text),
+            Format::Json => switchboard::parse_json(text),
+        }
+    }
+
+    /// Looks up a backend's position by name.
+    pub fn backend_position(&self, name: &str) -> Option<usize> {
+        self.backends.iter().position(|b| b.name == name)
+    }
+}

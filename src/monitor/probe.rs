@@ -1,0 +1,173 @@
+//! `Probe`: one health check of one backend, turned into a verdict with a
+//! human reason (SPEC 5).
+//!
+//! A probe never takes longer than the monitor timeout, never reads more than
+//! 64 KiB of body, and never panics on what a backend answers: every bad
+//! answer is simply an unhealthy verdict that says why.
+
+use std::error::Error as _;
+use std::io;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::cluster::ProbeResult;
+use crate::config::{BackendConfig, Check};
+
+/// The largest health body we read.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A prepared check for one backend.
+pub struct Probe {
+    check: Check,
+    host: String,
+    port: u16,
+    timeout: Duration,
+    http: reqwest::Client,
+}
+
+/// The part of a galera-agent status answer we use.
+#[derive(Deserialize)]
+struct GaleraStatus {
+    healthy: bool,
+    wsrep_local_index: Option<u64>,
+    wsrep_local_state_comment: Option<String>,
+}
+
+impl Probe {
+    pub fn new(backend: &BackendConfig, timeout: Duration) -> Probe {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_max_idle_per_host(1)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Probe {
+            check: backend.check.clone(),
+            host: backend.host.clone(),
+            port: backend.port,
+            timeout,
+            http,
+        }
+    }
+
+    /// Runs the check once; always returns within the timeout.
+    pub async fn run(&self) -> ProbeResult {
+        let started = Instant::now();
+        let verdict = tokio::time::timeout(self.timeout, self.check()).await;
+        let latency = started.elapsed();
+        let (ok, index, reason) = match verdict {
+            Ok(Ok((index, reason))) => (true, index, reason),
+            Ok(Err(reason)) => (false, None, reason),
+            Err(_) => (false, None, self.timeout_reason()),
+        };
+        ProbeResult {
+            ok,
+            index,
+            reason,
+            latency,
+        }
+    }
+
+    fn timeout_reason(&self) -> String {
+        format!("timeout after {}ms", self.timeout.as_millis())
+    }
+
+    async fn check(&self) -> Result<(Option<u64>, String), String> {
+        match &self.check {
+            Check::Tcp { port } => {
+                let port = port.unwrap_or(self.port);
+                TcpStream::connect((self.host.as_str(), port))
+                    .await
+                    .map_err(|e| io_reason(&e))?;
+                Ok((None, format!("TCP connect to port {port} succeeded")))
+            }
+            Check::Http { url } => {
+                let (status, _) = self.get(url, false).await?;
+                if status == 200 {
+                    Ok((None, "HTTP 200".into()))
+                } else {
+                    Err(format!("HTTP {status}"))
+                }
+            }
+            Check::Galera { url } => {
+                let (status, body) = self.get(url, true).await?;
+                if status != 200 {
+                    return Err(format!("HTTP {status}"));
+                }
+                let parsed: GaleraStatus = serde_json::from_slice(&body)
+                    .map_err(|e| format!("unparsable galera status: {e}"))?;
+                let state = parsed
+                    .wsrep_local_state_comment
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default();
+                if parsed.healthy {
+                    Ok((parsed.wsrep_local_index, format!("healthy: true{state}")))
+                } else {
+                    Err(format!("healthy: false{state}"))
+                }
+            }
+        }
+    }
+
+    /// GETs `url`; reads the body (capped) only when asked.
+    async fn get(&self, url: &str, read_body: bool) -> Result<(u16, Vec<u8>), String> {
+        let mut response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.http_reason(&e))?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        if read_body && status == 200 {
+            if response.content_length().is_some_and(|n| n > BODY_LIMIT as u64) {
+                return Err("body over 64 KiB".into());
+            }
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| self.http_reason(&e))?
+            {
+                if body.len() + chunk.len() > BODY_LIMIT {
+                    return Err("body over 64 KiB".into());
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+        Ok((status, body))
+    }
+
+    /// A short reason for a transport error: the innermost I/O error when
+    /// there is one (`connection refused`), never the URL's credentials.
+    fn http_reason(&self, e: &reqwest::Error) -> String {
+        if e.is_timeout() {
+            return self.timeout_reason();
+        }
+        let mut source = e.source();
+        while let Some(inner) = source {
+            if let Some(io) = inner.downcast_ref::<io::Error>() {
+                return io_reason(io);
+            }
+            source = inner.source();
+        }
+        if e.is_connect() {
+            "connect failed".into()
+        } else if e.is_body() || e.is_decode() {
+            "body could not be read".into()
+        } else {
+            "HTTP request failed".into()
+        }
+    }
+}
+
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::ConnectionReset => "connection reset".into(),
+        io::ErrorKind::TimedOut => "connect timed out".into(),
+        _ => e.to_string(),
+    }
+}

@@ -1,0 +1,166 @@
+//! The runner: builds the bus, starts the parts in order and shuts them down
+//! in order.
+//!
+//! Start: restore operator state (a bad state file is a configuration error)
+//! → bus and cluster → monitor (and wait, at most one probe timeout, for the
+//! first verdicts so the first clients find an active) → bridge (route table
+//! primed, proxy ports bound) → combiner → API. Stop (SIGTERM/SIGINT, SPEC 6):
+//! API and health listeners close, the proxy ports serve on for
+//! `shutdown_delay`, then stop accepting, open sessions get up to
+//! `drain_timeout`, the rest are severed.
+
+pub mod demo;
+mod event_log;
+pub mod logging;
+mod signals;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::api::{self, ApiContext};
+use crate::bridge::{Bridge, SessionCounters};
+use crate::bus::{Bus, PortRole, DEFAULT_CAPACITY, DEFAULT_RING};
+use crate::cluster::{Cluster, OperatorState};
+use crate::combiner::Combiner;
+use crate::config::Config;
+use demo::DemoControl;
+
+/// Why the runner could not start; decides the exit code.
+#[derive(Debug)]
+pub enum StartError {
+    /// Exit 2: the configuration (or the state file) is wrong.
+    Config(String),
+    /// Exit 1: anything else (a port in use, ...).
+    Fatal(String),
+}
+
+/// Test and tuning knob: the bus capacity (env `SWITCHBOARD_BUS_CAPACITY`).
+/// Tests set it to 1 or 2 to prove that lagging subscribers resync.
+pub const BUS_CAPACITY_ENV: &str = "SWITCHBOARD_BUS_CAPACITY";
+
+/// A running switchboard.
+pub struct Running {
+    pub cluster: Cluster,
+    pub combiner: Combiner,
+    pub counters: Arc<SessionCounters>,
+    pub proxy_addr: SocketAddr,
+    pub standby_addr: Option<SocketAddr>,
+    pub api_addr: SocketAddr,
+    pub health_addr: Option<SocketAddr>,
+    config: Arc<Config>,
+    bridge: Bridge,
+    stop_api: CancellationToken,
+    stop_background: CancellationToken,
+}
+
+/// Starts every part; returns once the proxy and API ports are open.
+pub async fn start(config: Config, demo: Option<DemoControl>) -> Result<Running, StartError> {
+    let config = Arc::new(config);
+    let restored = match &config.state.file {
+        Some(path) => OperatorState::load(path).map_err(StartError::Config)?,
+        None => OperatorState::default(),
+    };
+    let capacity = std::env::var(BUS_CAPACITY_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_CAPACITY);
+    let bus = Bus::new(capacity, DEFAULT_RING);
+    let cluster = Cluster::new(&config, &restored, bus);
+
+    let stop_background = CancellationToken::new();
+    tokio::spawn(event_log::run(cluster.bus().clone(), stop_background.clone()));
+    let kicker = crate::monitor::spawn(&config, &cluster, stop_background.clone());
+    first_verdicts(&cluster, config.monitor.timeout + Duration::from_millis(100)).await;
+
+    let bridge = Bridge::start(&config, &cluster, kicker)
+        .await
+        .map_err(|e| StartError::Fatal(e.to_string()))?;
+    let counters = bridge.counters.clone();
+    let combiner = Combiner::new(&config, cluster.clone(), counters.clone());
+    tokio::spawn(combiner.clone().run(stop_background.clone()));
+
+    let stop_api = CancellationToken::new();
+    let ctx = ApiContext {
+        config: config.clone(),
+        cluster: cluster.clone(),
+        combiner: combiner.clone(),
+        counters: counters.clone(),
+        demo,
+    };
+    let listeners = api::serve(ctx, stop_api.clone())
+        .await
+        .map_err(|e| StartError::Fatal(e.to_string()))?;
+    let addr = |role| bridge.local_addrs.iter().find(|(r, _)| *r == role).map(|(_, a)| *a);
+    let proxy_addr = addr(PortRole::Active).ok_or_else(|| StartError::Fatal("proxy port not bound".into()))?;
+    let standby_addr = addr(PortRole::Standby);
+    let truth = cluster.truth();
+    info!(
+        proxy = %proxy_addr,
+        standby = ?standby_addr,
+        api = %listeners.api,
+        active = truth.active.map_or("none", |p| truth.backends[p].name.as_str()),
+        routing = truth.routing.enabled,
+        "switchboard started"
+    );
+    Ok(Running {
+        cluster,
+        combiner,
+        counters,
+        proxy_addr,
+        standby_addr,
+        api_addr: listeners.api,
+        health_addr: listeners.health,
+        config,
+        bridge,
+        stop_api,
+        stop_background,
+    })
+}
+
+/// Waits until every backend has answered one probe, or `limit`.
+async fn first_verdicts(cluster: &Cluster, limit: Duration) {
+    let mut changes = cluster.watch();
+    let all_probed = |c: &Cluster| {
+        let t = c.truth();
+        !t.monitoring.enabled || t.backends.iter().all(|b| b.last_check.is_some())
+    };
+    let _ = tokio::time::timeout(limit, async {
+        while !all_probed(cluster) {
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+impl Running {
+    /// Runs until SIGTERM or SIGINT, then shuts down in order.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        let signal = signals::terminated().await?;
+        info!(signal, "shutting down");
+        self.shutdown().await;
+        Ok(())
+    }
+
+    /// The ordered shutdown of SPEC 6.
+    pub async fn shutdown(mut self) {
+        self.stop_api.cancel();
+        let proxy = &self.config.proxy;
+        if !proxy.shutdown_delay.is_zero() {
+            info!(delay_ms = proxy.shutdown_delay.as_millis() as u64, "proxy ports keep serving for shutdown_delay");
+            tokio::time::sleep(proxy.shutdown_delay).await;
+        }
+        self.bridge.stop_accepting().await;
+        let open = self.counters.total_current();
+        info!(open, drain_timeout_ms = proxy.drain_timeout.as_millis() as u64, "proxy ports closed; draining sessions");
+        let left = self.bridge.drain(proxy.drain_timeout).await;
+        self.bridge.sever_all();
+        self.stop_background.cancel();
+        info!(severed = left, "shutdown complete");
+    }
+}
