@@ -141,7 +141,7 @@ async fn demo(n: usize, listen: SocketAddr, standby: SocketAddr, api: SocketAddr
     }
 }
 
-fn check_config(path: &PathBuf) -> ExitCode {
+fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
             println!(

@@ -33,7 +33,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_len);
         let nanos_per_unit: u128 = match unit.trim() {
-            "" => return Err(format!("{text:?} needs a unit: ms, s or m (e.g. \"{text}s\")")),
+            "" => {
+                return Err(format!(
+                    "{text:?} needs a unit: ms, s or m (e.g. \"{text}s\")"
+                ))
+            }
             "ns" => 1,
             "us" | "µs" => 1_000,
             "ms" => 1_000_000,
@@ -117,7 +121,16 @@ mod tests {
 
     #[test]
     fn garbage_is_rejected() {
-        for bad in ["", "s", "-1s", "1x", "1.2.3s", "1 day", "abc", "99999999999999h"] {
+        for bad in [
+            "",
+            "s",
+            "-1s",
+            "1x",
+            "1.2.3s",
+            "1 day",
+            "abc",
+            "99999999999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }
     }

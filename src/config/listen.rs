@@ -74,7 +74,9 @@ pub(crate) fn check_collisions(listeners: &[(String, SocketAddr)], p: &mut Probl
         if let Some((first, first_addr)) = listeners[..j].iter().find(|(_, a)| collide(*a, *addr)) {
             p.push(
                 path.clone(),
-                format!("{addr} collides with {first} ({first_addr}); listeners need distinct ports"),
+                format!(
+                    "{addr} collides with {first} ({first_addr}); listeners need distinct ports"
+                ),
             );
         }
     }
@@ -86,7 +88,10 @@ mod tests {
 
     #[test]
     fn parses_ip_and_localhost() {
-        assert_eq!(parse_listen("0.0.0.0:3306"), Ok("0.0.0.0:3306".parse().unwrap()));
+        assert_eq!(
+            parse_listen("0.0.0.0:3306"),
+            Ok("0.0.0.0:3306".parse().unwrap())
+        );
         assert_eq!(parse_listen("[::1]:80"), Ok("[::1]:80".parse().unwrap()));
         let local = parse_listen("localhost:8080").expect("localhost resolves");
         assert!(local.ip().is_loopback());
@@ -95,7 +100,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_addresses() {
-        for bad in ["", "3306", "0.0.0.0:0", "0.0.0.0:70000", "db.example:3306", "1.2.3.4:x"] {
+        for bad in [
+            "",
+            "3306",
+            "0.0.0.0:0",
+            "0.0.0.0:70000",
+            "db.example:3306",
+            "1.2.3.4:x",
+        ] {
             assert!(parse_listen(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -113,7 +125,9 @@ mod tests {
             ],
             &mut p,
         );
-        let Err(e) = p.into_result() else { panic!("no collision found") };
+        let Err(e) = p.into_result() else {
+            panic!("no collision found")
+        };
         assert_eq!(e.paths(), vec!["api.listen"]);
     }
 }

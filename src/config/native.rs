@@ -23,7 +23,14 @@ use super::*;
 /// neither `api.password` nor `api.password_file`.
 pub const PASSWORD_ENV: &str = "SWITCHBOARD_API_PASSWORD";
 
-const ROOT_KEYS: &[&str] = &["proxy", "monitor", "api", "state", "traffic_monitor", "backends"];
+const ROOT_KEYS: &[&str] = &[
+    "proxy",
+    "monitor",
+    "api",
+    "state",
+    "traffic_monitor",
+    "backends",
+];
 const PROXY_KEYS: &[&str] = &[
     "listen",
     "standby_listen",
@@ -86,7 +93,10 @@ pub(crate) fn parse_with_env(
             backends,
         }),
         // Every path to None records a problem, so this is never reached.
-        _ => Err(ConfigErrors::single("config", "invalid configuration".into())),
+        _ => Err(ConfigErrors::single(
+            "config",
+            "invalid configuration".into(),
+        )),
     }
 }
 
@@ -206,18 +216,24 @@ fn read_api(
     let aggregator_listen = listen(r, "aggregator_listen", listeners, p).opt();
     let username = text(r, "username", p).or("admin".into());
     let password = read_password(r, env, p);
+    let public_reads = r.bool("public_reads", p).or(false);
+    let force_https = r.bool("force_https", p).or(false);
+    let public_metrics = r.bool("public_metrics", p).or(false);
+    let static_dir = text(r, "static_dir", p).opt().map(PathBuf::from);
+    let proxy_uris = r.strings("proxy_uris", p).or(Vec::new());
+    // Every key is read above, before `?` can return early.
     Some(ApiConfig {
         listen: listen_addr,
         username,
         password: password?,
-        public_reads: r.bool("public_reads", p).or(false),
-        force_https: r.bool("force_https", p).or(false),
-        public_metrics: r.bool("public_metrics", p).or(false),
+        public_reads,
+        force_https,
+        public_metrics,
         health_listen,
-        static_dir: text(r, "static_dir", p).opt().map(PathBuf::from),
+        static_dir,
         metrics_listen,
         aggregator_listen,
-        proxy_uris: r.strings("proxy_uris", p).or(Vec::new()),
+        proxy_uris,
     })
 }
 
@@ -231,7 +247,10 @@ fn read_password(
     let file = text(r, "password_file", p);
     match (inline, file) {
         (Field::Got(_), Field::Got(_)) => {
-            p.push(r.path("password_file"), "set only one of password and password_file");
+            p.push(
+                r.path("password_file"),
+                "set only one of password and password_file",
+            );
             None
         }
         (Field::Bad, _) | (_, Field::Bad) => None,
@@ -252,7 +271,10 @@ fn read_password(
                 Some(Secret::new(password))
             }
             Err(e) => {
-                p.push(r.path("password_file"), format!("cannot read {path}: {}", e.kind()));
+                p.push(
+                    r.path("password_file"),
+                    format!("cannot read {path}: {}", e.kind()),
+                );
                 None
             }
         },
@@ -284,7 +306,9 @@ fn read_traffic_monitor(r: &Reader, p: &mut Problems) -> TrafficMonitorConfig {
         .check(&r.path("publish"), p, |s| match s.as_str() {
             "health" => Ok(Publish::Health),
             "active-only" => Ok(Publish::ActiveOnly),
-            other => Err(format!("must be \"health\" or \"active-only\" (found {other:?})")),
+            other => Err(format!(
+                "must be \"health\" or \"active-only\" (found {other:?})"
+            )),
         })
         .or(d.publish);
     TrafficMonitorConfig {

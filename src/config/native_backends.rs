@@ -78,13 +78,18 @@ fn read_backend(
 
 fn read_check(c: &Reader, p: &mut Problems) -> Option<Check> {
     c.deny_unknown(CHECK_KEYS, p);
-    let kind = c.str("kind", p).required(&c.path("kind"), "galera, http or tcp", p);
+    let kind = c
+        .str("kind", p)
+        .required(&c.path("kind"), "galera, http or tcp", p);
     let url = c.str("url", p);
     let port = c.port("port", false, p);
     match kind.as_deref() {
         Some(kind @ ("galera" | "http")) => {
             if c.has("port") {
-                p.push(c.path("port"), "only used by kind = \"tcp\"; put the port in url");
+                p.push(
+                    c.path("port"),
+                    "only used by kind = \"tcp\"; put the port in url",
+                );
             }
             let url = url
                 .check(&c.path("url"), p, |u| {
@@ -127,8 +132,14 @@ mod tests {
 
     const HEAD: &str = "[proxy]\nlisten = \"127.0.0.1:13306\"\n[api]\npassword = \"pw\"\n";
 
+    /// Problems of HEAD followed by `backends` (root keys go first, as TOML requires).
     fn errors(backends: &str) -> Vec<String> {
-        match parse_with_env(&format!("{HEAD}{backends}"), &|_| None) {
+        let text = if backends.starts_with("backends") {
+            format!("{backends}\n{HEAD}")
+        } else {
+            format!("{HEAD}{backends}")
+        };
+        match parse_with_env(&text, &|_| None) {
             Ok(_) => Vec::new(),
             Err(e) => e.problems().iter().map(|p| p.to_string()).collect(),
         }
@@ -166,8 +177,12 @@ check = { kind = "tcp" }
         assert_eq!(
             checks,
             vec![
-                &Check::Galera { url: "http://10.0.0.1:9200/api/v1/status".into() },
-                &Check::Http { url: "https://10.0.0.2/health".into() },
+                &Check::Galera {
+                    url: "http://10.0.0.1:9200/api/v1/status".into()
+                },
+                &Check::Http {
+                    url: "https://10.0.0.2/health".into()
+                },
                 &Check::Tcp { port: Some(5433) },
                 &Check::Tcp { port: None },
             ]

@@ -155,7 +155,10 @@ check = { kind = "tcp" }
     assert_eq!(shown.lines().count(), 10);
     assert!(shown.contains("proxy.listen: required"), "{shown}");
     assert!(shown.contains("needs a unit: ms, s or m"), "{shown}");
-    assert!(shown.contains("backends[0].port: must be 1..65535"), "{shown}");
+    assert!(
+        shown.contains("backends[0].port: must be 1..65535"),
+        "{shown}"
+    );
     assert!(shown.contains("api.public_read: unknown key (did you mean `public_reads`?)"));
     assert!(!shown.contains("hunter2"), "{shown}");
 }
@@ -163,22 +166,33 @@ check = { kind = "tcp" }
 #[test]
 fn unknown_keys_at_every_level() {
     let text = format!(
-        "{MINIMAL}\nsurprise = 1\n[extra]\na = 1\n[[backends]]\nname = \"b\"\nhost = \"h\"\nport = 1\nweight = 3\ncheck = {{ kind = \"tcp\", retries = 2 }}\n"
+        "surprise = 1\n{MINIMAL}\n[extra]\na = 1\n[[backends]]\nname = \"b\"\nhost = \"h\"\nport = 1\nweight = 3\ncheck = {{ kind = \"tcp\", retries = 2 }}\n"
     );
     let e = err(&text);
     assert_eq!(
         e.paths(),
-        vec!["surprise", "extra", "backends[1].weight", "backends[1].check.retries"],
+        vec![
+            "surprise",
+            "extra",
+            "backends[1].weight",
+            "backends[1].check.retries"
+        ],
         "{e}"
     );
 }
 
 #[test]
 fn wrong_types_are_named_not_echoed() {
-    let text = MINIMAL.replace("password = \"s3cret-pa55\"", "password = 987654321\nforce_https = \"yes\"");
+    let text = MINIMAL.replace(
+        "password = \"s3cret-pa55\"",
+        "password = 987654321\nforce_https = \"yes\"",
+    );
     let e = err(&text);
     let shown = e.to_string();
-    assert!(shown.contains("api.password: expected a string, found a number"), "{shown}");
+    assert!(
+        shown.contains("api.password: expected a string, found a number"),
+        "{shown}"
+    );
     assert!(shown.contains("api.force_https: expected true or false, found a string"));
     assert!(!shown.contains("987654321"), "{shown}");
 }
@@ -190,7 +204,10 @@ fn password_never_appears_in_errors() {
         // a broken config that carries the password
         format!("[proxy]\nlisten = \"bad\"\n[api]\npassword = \"{secret}\"\nusername = \"\"\n"),
         // password and password_file both set
-        format!("{}\npassword_file = \"/nonexistent\"\n", MINIMAL.replace("s3cret-pa55", secret)),
+        format!(
+            "{}\npassword_file = \"/nonexistent\"\n",
+            MINIMAL.replace("s3cret-pa55", secret)
+        ),
         // a syntax error on the password's own line
         format!("[api]\npassword = \"{secret}\n"),
         format!("[api]\npassword = {secret}\n"),
@@ -200,7 +217,10 @@ fn password_never_appears_in_errors() {
     for text in cases {
         let e = err(&text);
         assert!(!e.to_string().contains(secret), "leaked:\n{e}");
-        assert!(!format!("{e:?}").contains(secret), "leaked in Debug:\n{e:?}");
+        assert!(
+            !format!("{e:?}").contains(secret),
+            "leaked in Debug:\n{e:?}"
+        );
     }
     let cfg = ok(&MINIMAL.replace("s3cret-pa55", secret));
     assert!(!format!("{cfg:?}").contains(secret));
@@ -211,7 +231,10 @@ fn syntax_error_names_line_and_column() {
     let e = err("[proxy]\nlisten = \"0.0.0.0:3306\"\n[api]\npassword = \"abc\n");
     assert_eq!(e.len(), 1);
     let shown = e.to_string();
-    assert!(shown.starts_with("config: TOML syntax error at line 4"), "{shown}");
+    assert!(
+        shown.starts_with("config: TOML syntax error at line 4"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -230,9 +253,15 @@ fn password_file_is_read_and_trimmed() {
     std::fs::write(&file, "\n").expect("write");
     assert_eq!(err(&text).paths(), vec!["api.password_file"]);
 
-    let missing = MINIMAL.replace("password = \"s3cret-pa55\"", "password_file = \"/nonexistent/pw\"");
+    let missing = MINIMAL.replace(
+        "password = \"s3cret-pa55\"",
+        "password_file = \"/nonexistent/pw\"",
+    );
     let shown = err(&missing).to_string();
-    assert!(shown.starts_with("api.password_file: cannot read /nonexistent/pw"), "{shown}");
+    assert!(
+        shown.starts_with("api.password_file: cannot read /nonexistent/pw"),
+        "{shown}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -259,7 +288,10 @@ fn listeners_must_not_collide() {
     );
     let e = err(&text);
     assert_eq!(e.paths(), vec!["api.listen", "api.health_listen"], "{e}");
-    let text = MINIMAL.replace("[proxy]\n", "[proxy]\nstandby_listen = \"127.0.0.1:3306\"\n");
+    let text = MINIMAL.replace(
+        "[proxy]\n",
+        "[proxy]\nstandby_listen = \"127.0.0.1:3306\"\n",
+    );
     assert_eq!(err(&text).paths(), vec!["proxy.standby_listen"]);
 }
 
@@ -273,6 +305,9 @@ fn durations_and_counts() {
     assert_eq!(cfg.monitor.interval, Duration::from_secs(90));
     assert_eq!(cfg.monitor.timeout, Duration::from_millis(1500));
     assert_eq!(cfg.monitor.fall, 3);
-    let bad = MINIMAL.replace("[api]\n", "[monitor]\ntimeout = \"0ms\"\nfall = -1\n[api]\n");
+    let bad = MINIMAL.replace(
+        "[api]\n",
+        "[monitor]\ntimeout = \"0ms\"\nfall = -1\n[api]\n",
+    );
     assert_eq!(err(&bad).paths(), vec!["monitor.timeout", "monitor.fall"]);
 }

@@ -160,7 +160,10 @@ fn from_doc(doc: &Value) -> Result<Config, ConfigErrors> {
     )
     else {
         // Every path to None records a problem, so this is never reached.
-        return Err(ConfigErrors::single("config", "invalid configuration".into()));
+        return Err(ConfigErrors::single(
+            "config",
+            "invalid configuration".into(),
+        ));
     };
     let at = |port: u16| SocketAddr::new(ip, port);
     let timeout = Duration::from_millis(timeout_ms);

@@ -224,7 +224,11 @@ impl<'a> Reader<'a> {
             None => None,
             Some(Value::Object(t)) => Some(t),
             Some(v) => {
-                let expected = if self.style == Style::Native { "a table" } else { "a map" };
+                let expected = if self.style == Style::Native {
+                    "a table"
+                } else {
+                    "a map"
+                };
                 self.wrong(key, expected, v, p);
                 None
             }
@@ -248,9 +252,17 @@ impl<'a> Reader<'a> {
             match item {
                 Value::Object(t) => out.push(Reader::new(Some(t), path, self.style)),
                 v => {
-                    let expected = if self.style == Style::Native { "a table" } else { "a map" };
+                    let expected = if self.style == Style::Native {
+                        "a table"
+                    } else {
+                        "a map"
+                    };
                     p.push(path, format!("expected {expected}, found {}", self.kind(v)));
-                    out.push(Reader::new(None, format!("{}[{i}]", self.path(key)), self.style));
+                    out.push(Reader::new(
+                        None,
+                        format!("{}[{i}]", self.path(key)),
+                        self.style,
+                    ));
                 }
             }
         }
@@ -368,7 +380,13 @@ mod tests {
         r.deny_unknown(&["listen", "standby_listen"], &mut p);
         let Err(e) = p.into_result() else { panic!() };
         let text = e.to_string();
-        assert!(text.contains("proxy.lisen: unknown key (did you mean `listen`?)"), "{text}");
-        assert!(text.contains("proxy.zzzzzz: unknown key (expected one of"), "{text}");
+        assert!(
+            text.contains("proxy.lisen: unknown key (did you mean `listen`?)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("proxy.zzzzzz: unknown key (expected one of"),
+            "{text}"
+        );
     }
 }
