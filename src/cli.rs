@@ -129,7 +129,7 @@ async fn demo(n: usize, listen: SocketAddr, standby: SocketAddr, api: SocketAddr
     let first = &control.backends[0];
     println!();
     println!("Try it:");
-    println!("  nc {} {}                      # greets with the active backend's name", running.proxy_addr.ip(), running.proxy_addr.port());
+    println!("  curl -s telnet://{}   # greets with the active backend's name (Ctrl-C to leave)", running.proxy_addr);
     println!("  curl -s -u admin:{password} http://{}/v0/cluster", running.api_addr);
     println!("  curl -X POST http://{}/mode/503      # break {}: watch the failover", first.health_addr, first.name);
     println!("  curl -X POST http://{}/mode/healthy  # heal it again", first.health_addr);
