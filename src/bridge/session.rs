@@ -49,12 +49,14 @@ impl Session {
         let mut route_changes = ctx.routes.subscribe();
         let mut retried = false;
         let (server, backend, lease) = loop {
+            // Marked before the load, so a table stored in between still
+            // counts as a change for the retry below.
+            route_changes.mark_unchanged();
             let (backend, lease) = match ctx.routes.load().decide(self.port) {
                 Decision::RoutingOff => return ctx.counters.record(Outcome::RoutingOff),
                 Decision::NoBackend => return ctx.counters.record(Outcome::NoBackend),
                 Decision::Connect { backend, lease } => (backend, lease),
             };
-            route_changes.mark_unchanged();
             let addr = &ctx.backends[backend];
             let connected = tokio::select! {
                 biased;

@@ -61,10 +61,14 @@ struct Shared {
     version: watch::Sender<u64>,
 }
 
-/// What only the writer sees: the next truth and the probe streaks.
+/// What only the writer sees: the next truth, the probe streaks and the
+/// events of the change in progress (published by `commit`, after the new
+/// truth is visible, so a subscriber woken by an event always reads a truth
+/// that already contains it).
 struct Writer {
     truth: Truth,
     hysteresis: Vec<Hysteresis>,
+    pending: Vec<EventKind>,
 }
 
 impl Cluster {
@@ -125,7 +129,11 @@ impl Cluster {
                     failback: config.monitor.failback,
                 },
                 published: ArcSwap::from_pointee(truth.clone()),
-                writer: Mutex::new(Writer { truth, hysteresis }),
+                writer: Mutex::new(Writer {
+                    truth,
+                    hysteresis,
+                    pending: Vec::new(),
+                }),
                 version,
             }),
         }
@@ -149,7 +157,8 @@ impl Cluster {
     /// Records one probe of backend `pos`. Ignored while monitoring is off,
     /// so a probe that was in flight when monitoring paused changes nothing.
     pub fn apply_probe(&self, pos: usize, probe: ProbeResult) {
-        let mut w = self.lock();
+        let mut guard = self.lock();
+        let w = &mut *guard;
         if !w.truth.monitoring.enabled || pos >= w.truth.backends.len() {
             return;
         }
@@ -186,7 +195,7 @@ impl Cluster {
                 if healthy { "healthy" } else { "unhealthy" },
                 probe.reason
             ));
-            self.inner.bus.publish(EventKind::HealthChanged {
+            w.pending.push(EventKind::HealthChanged {
                 backend: name,
                 healthy,
                 reason: probe.reason,
@@ -196,8 +205,8 @@ impl Cluster {
             b.reason = probe.reason;
         }
         match cause {
-            Some(cause) => self.reelect(&mut w, &cause),
-            None => self.commit(&mut w),
+            Some(cause) => self.reelect(w, &cause),
+            None => self.commit(w),
         }
     }
 
@@ -217,7 +226,7 @@ impl Cluster {
         if edge {
             w.truth.routing_epoch += 1;
         }
-        self.inner.bus.publish(EventKind::RoutingChanged {
+        w.pending.push(EventKind::RoutingChanged {
             enabled,
             message: message.to_string(),
             actor: actor.to_string(),
@@ -237,7 +246,7 @@ impl Cluster {
             enabled,
             changed_at: SystemTime::now(),
         };
-        self.inner.bus.publish(EventKind::MonitoringChanged {
+        w.pending.push(EventKind::MonitoringChanged {
             enabled,
             actor: actor.to_string(),
         });
@@ -267,7 +276,7 @@ impl Cluster {
         b.admin = state;
         b.admin_message = message.to_string();
         b.admin_epoch += 1;
-        self.inner.bus.publish(EventKind::BackendStateChanged {
+        w.pending.push(EventKind::BackendStateChanged {
             backend: name.to_string(),
             state,
             message: message.to_string(),
@@ -288,7 +297,7 @@ impl Cluster {
             if truth.active.is_some() && active.is_some() {
                 truth.failovers += 1;
             }
-            self.inner.bus.publish(EventKind::ActiveChanged {
+            w.pending.push(EventKind::ActiveChanged {
                 from: name(truth.active),
                 to: name(active),
                 reason: cause.to_string(),
@@ -297,7 +306,7 @@ impl Cluster {
             truth.active_epoch += 1;
         }
         if standby != truth.standby {
-            self.inner.bus.publish(EventKind::StandbyChanged {
+            w.pending.push(EventKind::StandbyChanged {
                 from: name(truth.standby),
                 to: name(standby),
                 reason: cause.to_string(),
@@ -308,10 +317,14 @@ impl Cluster {
         self.commit(w);
     }
 
-    /// Publishes the writer's truth for lock-free readers.
+    /// Publishes the writer's truth for lock-free readers, then the events
+    /// of the change, in order.
     fn commit(&self, w: &mut Writer) {
         w.truth.version += 1;
         self.inner.published.store(Arc::new(w.truth.clone()));
+        for event in w.pending.drain(..) {
+            self.inner.bus.publish(event);
+        }
         self.inner.version.send_replace(w.truth.version);
     }
 
