@@ -69,7 +69,10 @@ pub fn main() -> ExitCode {
         eprintln!("switchboard: {e}");
         return ExitCode::from(EXIT_CONFIG);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fatal(format!("cannot start the runtime: {e}")),
     };
@@ -121,18 +124,36 @@ async fn demo(n: usize, listen: SocketAddr, standby: SocketAddr, api: SocketAddr
     if let Some(s) = running.standby_addr {
         println!("  proxy (standby): {s}");
     }
-    println!("  dashboard & API: http://{}/  (user admin, password {password})", running.api_addr);
+    println!(
+        "  dashboard & API: http://{}/  (user admin, password {password})",
+        running.api_addr
+    );
     println!();
     for b in control.backends.iter() {
-        println!("  {}: data {}  health http://{}/api/v1/status", b.name, b.echo_addr, b.health_addr);
+        println!(
+            "  {}: data {}  health http://{}/api/v1/status",
+            b.name, b.echo_addr, b.health_addr
+        );
     }
     let first = &control.backends[0];
     println!();
     println!("Try it:");
-    println!("  curl -s telnet://{}   # greets with the active backend's name (Ctrl-C to leave)", running.proxy_addr);
-    println!("  curl -s -u admin:{password} http://{}/v0/cluster", running.api_addr);
-    println!("  curl -X POST http://{}/mode/503      # break {}: watch the failover", first.health_addr, first.name);
-    println!("  curl -X POST http://{}/mode/healthy  # heal it again", first.health_addr);
+    println!(
+        "  curl -s telnet://{}   # greets with the active backend's name (Ctrl-C to leave)",
+        running.proxy_addr
+    );
+    println!(
+        "  curl -s -u admin:{password} http://{}/v0/cluster",
+        running.api_addr
+    );
+    println!(
+        "  curl -X POST http://{}/mode/503      # break {}: watch the failover",
+        first.health_addr, first.name
+    );
+    println!(
+        "  curl -X POST http://{}/mode/healthy  # heal it again",
+        first.health_addr
+    );
     println!("  (modes: healthy, 503, hang, unhealthy)\n");
     println!("Press Ctrl-C to stop.");
     match running.run_until_signal().await {

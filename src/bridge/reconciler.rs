@@ -40,7 +40,10 @@ pub struct RouteReconciler {
     sever_on_failover: bool,
     drain_timeout: Duration,
     applied: Option<Applied>,
-    drains: (mpsc::UnboundedSender<DrainExpiry>, mpsc::UnboundedReceiver<DrainExpiry>),
+    drains: (
+        mpsc::UnboundedSender<DrainExpiry>,
+        mpsc::UnboundedReceiver<DrainExpiry>,
+    ),
 }
 
 impl RouteReconciler {
@@ -106,7 +109,9 @@ impl RouteReconciler {
 
         if let Some(applied) = &self.applied {
             let routing_moved = truth.routing_epoch != applied.routing_epoch;
-            if routing_moved && (!truth.routing.enabled || truth.routing_epoch - applied.routing_epoch > 1) {
+            if routing_moved
+                && (!truth.routing.enabled || truth.routing_epoch - applied.routing_epoch > 1)
+            {
                 let reason = format!("routing off: {}", truth.routing.message);
                 for port in [PortRole::Active, PortRole::Standby] {
                     for pos in 0..truth.backends.len() {
@@ -115,8 +120,22 @@ impl RouteReconciler {
                 }
             } else {
                 if self.sever_on_failover {
-                    port_severs(&truth, &current, PortRole::Active, applied.active_epoch, truth.active_epoch, &mut severs);
-                    port_severs(&truth, &current, PortRole::Standby, applied.standby_epoch, truth.standby_epoch, &mut severs);
+                    port_severs(
+                        &truth,
+                        &current,
+                        PortRole::Active,
+                        applied.active_epoch,
+                        truth.active_epoch,
+                        &mut severs,
+                    );
+                    port_severs(
+                        &truth,
+                        &current,
+                        PortRole::Standby,
+                        applied.standby_epoch,
+                        truth.standby_epoch,
+                        &mut severs,
+                    );
                 }
                 for (pos, b) in truth.backends.iter().enumerate() {
                     if b.admin_epoch == applied.admin_epochs[pos] {
@@ -139,15 +158,27 @@ impl RouteReconciler {
 
     /// Replaces the leases of `severs` in `table`, stores it, then cancels
     /// the old leases and tells the bus.
-    fn sever_and_store(&mut self, mut table: RouteTable, mut severs: Vec<(PortRole, usize, String)>, truth: &Truth) {
+    fn sever_and_store(
+        &mut self,
+        mut table: RouteTable,
+        mut severs: Vec<(PortRole, usize, String)>,
+        truth: &Truth,
+    ) {
         severs.sort_by_key(|(port, pos, _)| (*port as u8, *pos));
         severs.dedup_by_key(|(port, pos, _)| (*port as u8, *pos));
         let mut replaced = Vec::with_capacity(severs.len());
         let mut reports = Vec::new();
         for (port, pos, reason) in severs {
-            let lease = std::mem::replace(&mut table.port_mut(port).leases[pos], self.routes.new_lease());
+            let lease = std::mem::replace(
+                &mut table.port_mut(port).leases[pos],
+                self.routes.new_lease(),
+            );
             replaced.push(lease);
-            let sessions = self.counters.of(port, pos).current.load(std::sync::atomic::Ordering::Relaxed);
+            let sessions = self
+                .counters
+                .of(port, pos)
+                .current
+                .load(std::sync::atomic::Ordering::Relaxed);
             if sessions > 0 {
                 reports.push((port, pos, sessions, reason));
             }
@@ -184,13 +215,21 @@ impl RouteReconciler {
 
     fn expire_drain(&mut self, pos: usize, epoch: u64) {
         let truth = self.cluster.truth();
-        let Some(b) = truth.backends.get(pos) else { return };
+        let Some(b) = truth.backends.get(pos) else {
+            return;
+        };
         if b.admin != AdminState::Drain || b.admin_epoch != epoch {
             return;
         }
-        let reason = format!("{} drain timeout ({:?}) expired", b.name, self.drain_timeout);
+        let reason = format!(
+            "{} drain timeout ({:?}) expired",
+            b.name, self.drain_timeout
+        );
         let table = RouteTable::clone(&self.routes.load());
-        let severs = vec![(PortRole::Active, pos, reason.clone()), (PortRole::Standby, pos, reason)];
+        let severs = vec![
+            (PortRole::Active, pos, reason.clone()),
+            (PortRole::Standby, pos, reason),
+        ];
         self.sever_and_store(table, severs, &truth);
     }
 }
@@ -210,7 +249,11 @@ fn port_severs(
     }
     let draining = |pos: usize| truth.backends[pos].admin == AdminState::Drain;
     let reason = |pos: usize| {
-        let to = truth.backends.iter().enumerate().find(|(p, _)| Some(*p) == current_target(truth, port));
+        let to = truth
+            .backends
+            .iter()
+            .enumerate()
+            .find(|(p, _)| Some(*p) == current_target(truth, port));
         format!(
             "{} port moved from {} to {}",
             port.as_str(),
@@ -235,5 +278,93 @@ fn current_target(truth: &Truth, port: PortRole) -> Option<usize> {
     match port {
         PortRole::Active => truth.active,
         PortRole::Standby => truth.standby,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A lagging reconciler must resync from the truth, never act on a stale
+    //! route: driven on a current-thread runtime so the reconciler provably
+    //! cannot run while a whole failover storm is published at capacity 1.
+
+    use super::*;
+    use crate::cluster::{OperatorState, ProbeResult};
+    use crate::config::{Config, Format};
+
+    fn config() -> Config {
+        let mut text = String::from(
+            "[proxy]\nlisten = \"127.0.0.1:1\"\n[api]\npassword = \"x\"\n[monitor]\ninterval = \"1s\"\n",
+        );
+        for i in 0..3 {
+            text.push_str(&format!(
+                "[[backends]]\nname = \"b{i}\"\nhost = \"127.0.0.1\"\nport = {}\ncheck = {{ kind = \"tcp\" }}\n",
+                10 + i
+            ));
+        }
+        Config::parse(&text, Format::Toml).expect("test config is valid")
+    }
+
+    fn probe(ok: bool) -> ProbeResult {
+        ProbeResult {
+            ok,
+            index: None,
+            reason: if ok { "up" } else { "down" }.into(),
+            latency: Duration::from_millis(1),
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn lagging_reconciler_resyncs_and_severs_every_stale_lease() {
+        let config = config();
+        let cluster = Cluster::new(
+            &config,
+            &OperatorState::default(),
+            crate::bus::Bus::new(1, 64),
+        );
+        for pos in 0..3 {
+            cluster.apply_probe(pos, probe(true));
+        }
+        let routes = Routes::new(3);
+        let counters = Arc::new(SessionCounters::new(3));
+        let mut reconciler = RouteReconciler::new(
+            cluster.clone(),
+            routes.clone(),
+            counters,
+            true,
+            Duration::ZERO,
+        );
+        let events = cluster.bus().subscribe();
+        reconciler.prime();
+        let first = routes.load();
+        assert_eq!(first.active.target, Some(0));
+        let stale_lease = first.active.leases[0].clone();
+
+        // A → B → A: the reconciler, not yet polled, misses all of it.
+        cluster.apply_probe(0, probe(false));
+        cluster.apply_probe(0, probe(true));
+        assert_eq!(cluster.truth().active, Some(0));
+        assert!(cluster.truth().active_epoch >= 3);
+
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(reconciler.run(events, stop.clone()));
+        let mut changes = routes.subscribe();
+        tokio::time::timeout(Duration::from_secs(5), changes.changed())
+            .await
+            .expect("the reconciler resyncs after lagging")
+            .expect("routes alive");
+
+        let table = routes.load();
+        assert_eq!(table.active.target, cluster.truth().active);
+        assert_eq!(table.standby.target, cluster.truth().standby);
+        assert!(
+            stale_lease.is_cancelled(),
+            "a session routed before the missed failovers must be severed"
+        );
+        assert!(
+            !table.active.leases[0].is_cancelled(),
+            "new sessions get a live lease"
+        );
+        stop.cancel();
+        task.await.expect("reconciler task ends cleanly");
     }
 }

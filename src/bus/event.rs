@@ -185,7 +185,10 @@ impl EventKind {
                 }
             ),
             EventKind::MonitoringChanged { enabled, actor } => {
-                format!("monitoring {} by {actor}", if *enabled { "on" } else { "off" })
+                format!(
+                    "monitoring {} by {actor}",
+                    if *enabled { "on" } else { "off" }
+                )
             }
             EventKind::BackendStateChanged {
                 backend,

@@ -87,17 +87,29 @@ impl Bus {
 
     /// Subscribes and returns the ring's events after `since` atomically, so
     /// that a reader can replay and then follow without a gap or a repeat.
-    pub fn subscribe_since(&self, since: u64) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+    pub fn subscribe_since(
+        &self,
+        since: u64,
+    ) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
         let log = self.lock_log();
         let receiver = self.inner.sender.subscribe();
-        let backlog = log.ring.iter().filter(|e| e.index > since).cloned().collect();
+        let backlog = log
+            .ring
+            .iter()
+            .filter(|e| e.index > since)
+            .cloned()
+            .collect();
         (backlog, receiver)
     }
 
     /// Events in the ring with an index above `since`, oldest first.
     pub fn since(&self, since: u64) -> Vec<Arc<Event>> {
         let log = self.lock_log();
-        log.ring.iter().filter(|e| e.index > since).cloned().collect()
+        log.ring
+            .iter()
+            .filter(|e| e.index > since)
+            .cloned()
+            .collect()
     }
 
     /// The index of the oldest event still in the ring (0 if none yet).

@@ -102,7 +102,9 @@ impl Cluster {
                 changed_at: now,
             },
             monitoring: Monitoring {
-                enabled: restored.monitoring_enabled.unwrap_or(config.monitor.enabled),
+                enabled: restored
+                    .monitoring_enabled
+                    .unwrap_or(config.monitor.enabled),
                 changed_at: now,
             },
             backends,
@@ -211,7 +213,12 @@ impl Cluster {
     }
 
     /// Routing on or off; returns whether anything changed.
-    pub fn set_routing(&self, enabled: bool, message: &str, actor: &str) -> Result<bool, CommandError> {
+    pub fn set_routing(
+        &self,
+        enabled: bool,
+        message: &str,
+        actor: &str,
+    ) -> Result<bool, CommandError> {
         let mut w = self.lock();
         let routing = &mut w.truth.routing;
         if routing.enabled == enabled && routing.message == message {
@@ -290,7 +297,10 @@ impl Cluster {
     /// Re-runs the election after `cause`, publishes the edges and commits.
     fn reelect(&self, w: &mut Writer, cause: &str) {
         let truth = &mut w.truth;
-        let active = self.inner.election.elect_active(&truth.backends, truth.active);
+        let active = self
+            .inner
+            .election
+            .elect_active(&truth.backends, truth.active);
         let standby = self.inner.election.elect_standby(&truth.backends);
         let name = |p: Option<usize>| p.map(|p| truth.backends[p].name.clone());
         if active != truth.active {
@@ -336,7 +346,10 @@ impl Cluster {
         };
         OperatorState::from_truth(&w.truth).save(path).map_err(|e| {
             tracing::error!(path = %path.display(), error = %e, "could not save operator state");
-            CommandError::NotPersisted(format!("could not save operator state to {}: {e}", path.display()))
+            CommandError::NotPersisted(format!(
+                "could not save operator state to {}: {e}",
+                path.display()
+            ))
         })
     }
 

@@ -121,7 +121,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sb-opstate-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("state.json");
-        assert_eq!(OperatorState::load(&path).unwrap(), OperatorState::default());
+        assert_eq!(
+            OperatorState::load(&path).unwrap(),
+            OperatorState::default()
+        );
         let mut state = OperatorState {
             routing_enabled: false,
             routing_message: "maintenance".into(),

@@ -23,7 +23,9 @@ use crate::bus::{AdminState, PortRole};
 use crate::cluster::{CheckRecord, Cluster, Truth};
 use crate::config::Config;
 
-pub use state::{BackendState, Check, MonitoringState, Role, RoutingState, Sessions, State, Totals};
+pub use state::{
+    BackendState, Check, MonitoringState, Role, RoutingState, Sessions, State, Totals,
+};
 
 /// The shared snapshot handle read by the API.
 #[derive(Clone)]
@@ -45,7 +47,11 @@ impl Combiner {
         let inputs = Inputs {
             cluster,
             counters,
-            addresses: config.backends.iter().map(|b| (b.host.clone(), b.port)).collect(),
+            addresses: config
+                .backends
+                .iter()
+                .map(|b| (b.host.clone(), b.port))
+                .collect(),
         };
         let first = inputs.build(1);
         Combiner {

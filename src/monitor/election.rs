@@ -25,13 +25,17 @@ impl ActiveElection {
                 }
             }
         }
-        electable(backends).min_by_key(|&(pos, b)| (b.index, pos)).map(|(pos, _)| pos)
+        electable(backends)
+            .min_by_key(|&(pos, b)| (b.index, pos))
+            .map(|(pos, _)| pos)
     }
 
     /// The standby port's backend: highest `(index, position)` among
     /// electable backends.
     pub fn elect_standby(&self, backends: &[BackendTruth]) -> Option<usize> {
-        electable(backends).max_by_key(|&(pos, b)| (b.index, pos)).map(|(pos, _)| pos)
+        electable(backends)
+            .max_by_key(|&(pos, b)| (b.index, pos))
+            .map(|(pos, _)| pos)
     }
 }
 
@@ -65,7 +69,11 @@ mod tests {
     #[test]
     fn lowest_index_wins_and_ties_go_to_config_order() {
         let e = AdminState::Enabled;
-        let bs = vec![backend(true, 2, e), backend(true, 1, e), backend(true, 1, e)];
+        let bs = vec![
+            backend(true, 2, e),
+            backend(true, 1, e),
+            backend(true, 1, e),
+        ];
         assert_eq!(FAILBACK.elect_active(&bs, None), Some(1));
         // The same inputs give the same answer whatever the current active is.
         assert_eq!(FAILBACK.elect_active(&bs, Some(2)), Some(1));

@@ -123,14 +123,13 @@ impl Probe {
         let status = response.status().as_u16();
         let mut body = Vec::new();
         if read_body && status == 200 {
-            if response.content_length().is_some_and(|n| n > BODY_LIMIT as u64) {
+            if response
+                .content_length()
+                .is_some_and(|n| n > BODY_LIMIT as u64)
+            {
                 return Err("body over 64 KiB".into());
             }
-            while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|e| self.http_reason(&e))?
-            {
+            while let Some(chunk) = response.chunk().await.map_err(|e| self.http_reason(&e))? {
                 if body.len() + chunk.len() > BODY_LIMIT {
                     return Err("body over 64 KiB".into());
                 }

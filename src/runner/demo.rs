@@ -34,7 +34,12 @@ pub enum HealthMode {
 }
 
 impl HealthMode {
-    pub const ALL: [HealthMode; 4] = [HealthMode::Healthy, HealthMode::Http503, HealthMode::Hang, HealthMode::Unhealthy];
+    pub const ALL: [HealthMode; 4] = [
+        HealthMode::Healthy,
+        HealthMode::Http503,
+        HealthMode::Hang,
+        HealthMode::Unhealthy,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,7 +66,10 @@ pub struct DemoBackend {
 impl DemoBackend {
     pub fn mode(&self) -> HealthMode {
         let m = self.mode.load(Relaxed);
-        HealthMode::ALL.into_iter().find(|h| *h as u8 == m).unwrap_or(HealthMode::Healthy)
+        HealthMode::ALL
+            .into_iter()
+            .find(|h| *h as u8 == m)
+            .unwrap_or(HealthMode::Healthy)
     }
 
     pub fn set_mode(&self, mode: HealthMode) {
@@ -108,7 +116,13 @@ impl DemoControl {
     }
 
     /// A configuration routing to the demo backends.
-    pub fn config(&self, listen: SocketAddr, standby: Option<SocketAddr>, api: SocketAddr, password: &str) -> Config {
+    pub fn config(
+        &self,
+        listen: SocketAddr,
+        standby: Option<SocketAddr>,
+        api: SocketAddr,
+        password: &str,
+    ) -> Config {
         Config {
             proxy: ProxyConfig {
                 listen,
@@ -181,7 +195,9 @@ async fn echo(mut stream: TcpStream, greeting: String) -> std::io::Result<()> {
     }
 }
 
-async fn status(State((backend, index)): State<(Arc<DemoBackend>, u64)>) -> axum::response::Response {
+async fn status(
+    State((backend, index)): State<(Arc<DemoBackend>, u64)>,
+) -> axum::response::Response {
     let body = |healthy: bool| {
         Json(serde_json::json!({
             "wsrep_local_state": if healthy { 4 } else { 2 },
@@ -193,7 +209,11 @@ async fn status(State((backend, index)): State<(Arc<DemoBackend>, u64)>) -> axum
     match backend.mode() {
         HealthMode::Healthy => body(true).into_response(),
         HealthMode::Unhealthy => body(false).into_response(),
-        HealthMode::Http503 => (StatusCode::SERVICE_UNAVAILABLE, "demo: failing on purpose\n").into_response(),
+        HealthMode::Http503 => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "demo: failing on purpose\n",
+        )
+            .into_response(),
         HealthMode::Hang => {
             std::future::pending::<()>().await;
             StatusCode::GATEWAY_TIMEOUT.into_response()
@@ -212,7 +232,10 @@ async fn set_mode(
     match HealthMode::parse(&mode) {
         Some(m) => {
             backend.set_mode(m);
-            (StatusCode::OK, format!("{} health is now {}\n", backend.name, m.as_str()))
+            (
+                StatusCode::OK,
+                format!("{} health is now {}\n", backend.name, m.as_str()),
+            )
         }
         None => (
             StatusCode::BAD_REQUEST,

@@ -19,12 +19,25 @@ pub async fn run(bus: Bus, stop: CancellationToken) {
         match event {
             Ok(e) => match &e.kind {
                 EventKind::SessionsChanged { .. } => {
-                    debug!(event = e.kind.type_name(), index = e.index, "{}", e.kind.describe())
+                    debug!(
+                        event = e.kind.type_name(),
+                        index = e.index,
+                        "{}",
+                        e.kind.describe()
+                    )
                 }
-                _ => info!(event = e.kind.type_name(), index = e.index, "{}", e.kind.describe()),
+                _ => info!(
+                    event = e.kind.type_name(),
+                    index = e.index,
+                    "{}",
+                    e.kind.describe()
+                ),
             },
             Err(RecvError::Lagged(missed)) => {
-                warn!(missed, "event logger lagged; see /v0/events for the full log")
+                warn!(
+                    missed,
+                    "event logger lagged; see /v0/events for the full log"
+                )
             }
             Err(RecvError::Closed) => return,
         }

@@ -72,9 +72,16 @@ pub async fn start(config: Config, demo: Option<DemoControl>) -> Result<Running,
     let cluster = Cluster::new(&config, &restored, bus);
 
     let stop_background = CancellationToken::new();
-    tokio::spawn(event_log::run(cluster.bus().clone(), stop_background.clone()));
+    tokio::spawn(event_log::run(
+        cluster.bus().clone(),
+        stop_background.clone(),
+    ));
     let kicker = crate::monitor::spawn(&config, &cluster, stop_background.clone());
-    first_verdicts(&cluster, config.monitor.timeout + Duration::from_millis(100)).await;
+    first_verdicts(
+        &cluster,
+        config.monitor.timeout + Duration::from_millis(100),
+    )
+    .await;
 
     let bridge = Bridge::start(&config, &cluster, kicker)
         .await
@@ -94,8 +101,15 @@ pub async fn start(config: Config, demo: Option<DemoControl>) -> Result<Running,
     let listeners = api::serve(ctx, stop_api.clone())
         .await
         .map_err(|e| StartError::Fatal(e.to_string()))?;
-    let addr = |role| bridge.local_addrs.iter().find(|(r, _)| *r == role).map(|(_, a)| *a);
-    let proxy_addr = addr(PortRole::Active).ok_or_else(|| StartError::Fatal("proxy port not bound".into()))?;
+    let addr = |role| {
+        bridge
+            .local_addrs
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, a)| *a)
+    };
+    let proxy_addr =
+        addr(PortRole::Active).ok_or_else(|| StartError::Fatal("proxy port not bound".into()))?;
     let standby_addr = addr(PortRole::Standby);
     let truth = cluster.truth();
     info!(
@@ -152,12 +166,19 @@ impl Running {
         self.stop_api.cancel();
         let proxy = &self.config.proxy;
         if !proxy.shutdown_delay.is_zero() {
-            info!(delay_ms = proxy.shutdown_delay.as_millis() as u64, "proxy ports keep serving for shutdown_delay");
+            info!(
+                delay_ms = proxy.shutdown_delay.as_millis() as u64,
+                "proxy ports keep serving for shutdown_delay"
+            );
             tokio::time::sleep(proxy.shutdown_delay).await;
         }
         self.bridge.stop_accepting().await;
         let open = self.counters.total_current();
-        info!(open, drain_timeout_ms = proxy.drain_timeout.as_millis() as u64, "proxy ports closed; draining sessions");
+        info!(
+            open,
+            drain_timeout_ms = proxy.drain_timeout.as_millis() as u64,
+            "proxy ports closed; draining sessions"
+        );
         let left = self.bridge.drain(proxy.drain_timeout).await;
         self.bridge.sever_all();
         self.stop_background.cancel();
