@@ -1,0 +1,256 @@
+// A stand-in for switchboard's HTTP API (SPEC 7) with a simulated cluster, so
+// the dashboard can be developed and checked without the binary:
+//
+//   node tests/browser/mock-server.js [port]     # then open http://127.0.0.1:PORT/ (admin / switchboard)
+//
+// It serves static/ and the endpoints the page uses, in the shapes of
+// src/combiner/state.rs and src/bus/event.rs: GET /v0/state, GET /v0/events,
+// GET /v0/events/stream (SSE), PATCH /v0/cluster, PATCH /v0/backends/{name},
+// GET /v0/demo, POST /v0/demo/backends/{name}/health/{mode}. Probes, election
+// and sessions are simulated in memory; nothing here is the real router.
+'use strict';
+
+const http = require('node:http');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const STATIC = path.join(__dirname, '..', '..', 'static');
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
+const MODES = ['healthy', '503', 'hang', 'unhealthy'];
+
+/** The simulated cluster: truth, event ring and SSE clients. */
+class Cluster {
+  constructor(names, { interval = 300, timeout = 200 } = {}) {
+    this.interval = interval;
+    this.timeout = timeout;
+    this.startedAt = new Date().toISOString();
+    this.routing = { enabled: true, message: '', changedAt: this.startedAt };
+    this.monitoring = { enabled: true, changedAt: this.startedAt };
+    this.backends = names.map((name, i) => ({
+      name, host: '10.0.0.' + (11 + i), port: 3306, healthy: false, probed: false, index: i,
+      adminState: 'enabled', adminMessage: '', reason: 'not probed yet', healthChangedAt: null,
+      sessions: { active: 0, standby: 0, total: 0, severed: 0 }, lastCheck: null, history: [], mode: 'healthy',
+    }));
+    this.active = null;
+    this.standby = null;
+    this.failovers = 0;
+    this.events = [];
+    this.clients = new Set();
+    this.generation = 0;
+    this.timer = setInterval(() => this.probeAll(), interval);
+    this.probeAll();
+  }
+
+  publish(fields) {
+    const ev = { index: this.events.length + 1, time: new Date().toISOString(), ...fields };
+    this.events.push(ev);
+    for (const res of this.clients) res.write(`id: ${ev.index}\nevent: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
+  }
+
+  probeAll() {
+    if (!this.monitoring.enabled) return;
+    for (const b of this.backends) {
+      const ok = b.mode === 'healthy';
+      const reason = { healthy: 'synced', 503: 'HTTP 503', hang: `timeout after ${this.timeout}ms`,
+        unhealthy: 'healthy: false (Donor/Desynced)' }[b.mode];
+      const latencyMs = b.mode === 'hang' ? this.timeout : 0.6 + Math.random() * 3;
+      b.lastCheck = { at: new Date().toISOString(), ok, latencyMs, reason };
+      b.history.push(b.lastCheck);
+      if (b.history.length > 20) b.history.shift();
+      if (!b.probed || b.healthy !== ok) {
+        b.probed = true;
+        b.healthy = ok;
+        b.reason = reason;
+        b.healthChangedAt = b.lastCheck.at;
+        this.publish({ type: 'health_changed', backend: b.name, healthy: ok, reason });
+      }
+    }
+    this.elect();
+  }
+
+  elect(reason) {
+    const ok = this.backends.filter((b) => b.healthy && b.adminState === 'enabled');
+    const active = ok.length ? ok[0].name : null;
+    const standby = ok.length ? ok[ok.length - 1].name : null;
+    if (active !== this.active) {
+      const from = this.active;
+      const why = reason || (from ? `${from} is ${this.get(from).healthy ? 'not enabled' : 'unhealthy: ' + this.get(from).reason}` : 'elected');
+      this.active = active;
+      if (from) this.failovers++;
+      this.publish({ type: 'active_changed', from, to: active, reason: why });
+      if (from) this.sever(this.get(from), 'active', 'failover');
+    }
+    if (standby !== this.standby) {
+      const from = this.standby;
+      this.standby = standby;
+      this.publish({ type: 'standby_changed', from, to: standby, reason: 'highest healthy index' });
+    }
+  }
+
+  sever(b, port, reason) {
+    const n = b.sessions[port];
+    if (!n) return;
+    b.sessions[port] = 0;
+    b.sessions.total = b.sessions.active + b.sessions.standby;
+    b.sessions.severed += n;
+    this.publish({ type: 'sessions_severed', backend: b.name, port, sessions: n, reason });
+  }
+
+  /** Sessions opened by fake clients (for screenshots and tests). */
+  openSessions(n) {
+    const b = this.get(this.active);
+    if (!b || !this.routing.enabled) return;
+    b.sessions.active += n;
+    b.sessions.total += n;
+    this.publish({ type: 'sessions_changed', backend: b.name, port: 'active', opened: n, closed: 0, severed: 0,
+      current: b.sessions.active });
+  }
+
+  get(name) { return this.backends.find((b) => b.name === name); }
+
+  role(b) {
+    if (b.name === this.active) return 'active';
+    if (b.name === this.standby) return 'standby';
+    if (b.adminState === 'disabled') return 'disabled';
+    if (b.adminState === 'drain') return 'drained';
+    return b.healthy ? 'ready' : 'down';
+  }
+
+  state() {
+    const backends = this.backends.map(({ mode, ...b }) => ({ ...b, role: this.role(b) }));
+    return {
+      generation: ++this.generation, lastEventIndex: this.events.length, routing: this.routing,
+      monitoring: this.monitoring, active: this.active, standby: this.standby, backends,
+      totals: { sessions: backends.reduce((s, b) => s + b.sessions.total, 0), failovers: this.failovers,
+        severed: backends.reduce((s, b) => s + b.sessions.severed, 0), connections: {}, bytesUp: 0, bytesDown: 0 },
+      startedAt: this.startedAt, version: '0.1.0-mock',
+    };
+  }
+
+  patchCluster(body) {
+    const bool = (v) => (v === undefined ? undefined : /^(1|t|true)$/i.test(String(v)) ? true
+      : /^(0|f|false)$/i.test(String(v)) ? false : null);
+    const traffic = bool(body.trafficEnabled);
+    const monitoring = bool(body.monitoringEnabled);
+    if (traffic === null) return [400, { error: 'trafficEnabled must be a boolean', field: 'trafficEnabled' }];
+    if (monitoring === null) return [400, { error: 'monitoringEnabled must be a boolean', field: 'monitoringEnabled' }];
+    if (traffic === undefined && monitoring === undefined) return [400, { error: 'nothing to change', field: 'trafficEnabled' }];
+    if (traffic === false && !String(body.message || '').trim()) return [400, { error: 'message is required when disabling traffic', field: 'message' }];
+    const now = new Date().toISOString();
+    if (traffic !== undefined && traffic !== this.routing.enabled) {
+      this.routing = { enabled: traffic, message: String(body.message || ''), changedAt: now };
+      this.publish({ type: 'routing_changed', enabled: traffic, message: this.routing.message, actor: 'admin' });
+      if (!traffic) for (const b of this.backends) this.sever(b, 'active', 'routing off');
+    }
+    if (monitoring !== undefined && monitoring !== this.monitoring.enabled) {
+      this.monitoring = { enabled: monitoring, changedAt: now };
+      this.publish({ type: 'monitoring_changed', enabled: monitoring, actor: 'admin' });
+    }
+    return [200, { activeBackend: this.active && { name: this.active }, trafficEnabled: this.routing.enabled,
+      message: this.routing.message, lastUpdated: now, monitoringEnabled: this.monitoring.enabled }];
+  }
+
+  patchBackend(name, body) {
+    const b = this.get(name);
+    if (!b) return [404, { error: `no backend named ${name}`, field: 'name' }];
+    if (!['enabled', 'drain', 'disabled'].includes(body.state)) return [400, { error: 'state must be enabled, drain or disabled', field: 'state' }];
+    if (b.adminState !== body.state) {
+      b.adminState = body.state;
+      b.adminMessage = String(body.message || '');
+      this.publish({ type: 'backend_state_changed', backend: name, state: body.state, message: b.adminMessage, actor: 'admin' });
+      if (body.state === 'disabled') this.sever(b, 'active', 'disabled by operator');
+      this.elect(`${name} set ${body.state} by admin`);
+    }
+    return [200, { name, host: b.host, port: b.port, healthy: b.healthy, adminState: b.adminState }];
+  }
+
+  close() { clearInterval(this.timer); for (const res of this.clients) res.destroy(); this.clients.clear(); }
+}
+
+/** Starts the mock on `port` (0: any); resolves to {url, cluster, close, restart}. */
+async function startMock({ port = 0, names = ['db-0', 'db-1', 'db-2'], demo = true, user = 'admin', password = 'switchboard' } = {}) {
+  const self = { cluster: new Cluster(names) };
+  const expected = 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
+  const handler = (req, res) => route(self, req, res, expected, demo).catch((e) => {
+    res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: String(e) }));
+  });
+  const listen = (p) => new Promise((resolve) => {
+    self.server = http.createServer(handler);
+    self.server.listen(p, '127.0.0.1', () => resolve(self.server.address().port));
+  });
+  const bound = await listen(port);
+  self.url = `http://127.0.0.1:${bound}/`;
+  self.stop = async () => {
+    self.cluster.close();
+    self.server.closeAllConnections();
+    await new Promise((r) => self.server.close(r));
+  };
+  /** Like a restarted process: same port, new cluster, every stream cut. */
+  self.restart = async () => { await self.stop(); self.cluster = new Cluster(names); await listen(bound); };
+  return self;
+}
+
+async function route(self, req, res, expected, demo) {
+  const url = new URL(req.url, 'http://x');
+  const json = (status, body) => res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+  if (req.headers.authorization !== expected) {
+    res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="Authorization Required"', 'Content-Type': 'application/json' });
+    return res.end(JSON.stringify({ error: 'unauthorized', field: '' }));
+  }
+  const c = self.cluster;
+  const p = url.pathname;
+  let m;
+  if (req.method === 'GET' && !p.startsWith('/v0/')) {
+    const file = path.join(STATIC, p === '/' ? 'index.html' : path.basename(p));
+    if (!fs.existsSync(file)) return json(404, { error: 'not found', field: '' });
+    return res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream' })
+      .end(fs.readFileSync(file));
+  }
+  if (req.method === 'GET' && p === '/v0/state') return json(200, c.state());
+  if (req.method === 'GET' && p === '/v0/events') {
+    const since = Number(url.searchParams.get('since') || 0);
+    const events = c.events.filter((e) => e.index > since);
+    return json(200, { oldestIndex: c.events.length ? 1 : 0, lastIndex: c.events.length, missed: false, events });
+  }
+  if (req.method === 'GET' && p === '/v0/events/stream') {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+    res.write(': hello\n\n');
+    c.clients.add(res);
+    req.on('close', () => c.clients.delete(res));
+    return;
+  }
+  const body = await readBody(req);
+  if (req.method === 'PATCH' && p === '/v0/cluster') return json(...c.patchCluster(body));
+  if (req.method === 'PATCH' && (m = p.match(/^\/v0\/backends\/([^/]+)$/))) return json(...c.patchBackend(decodeURIComponent(m[1]), body));
+  if (demo && req.method === 'GET' && p === '/v0/demo') {
+    return json(200, { backends: c.backends.map((b) => ({ name: b.name, mode: b.mode })), modes: MODES });
+  }
+  if (demo && req.method === 'POST' && (m = p.match(/^\/v0\/demo\/backends\/([^/]+)\/health\/([^/]+)$/))) {
+    const b = c.get(decodeURIComponent(m[1]));
+    if (!b) return json(404, { error: 'no such demo backend', field: 'name' });
+    if (!MODES.includes(m[2])) return json(400, { error: 'unknown mode', field: 'mode' });
+    b.mode = m[2];
+    return json(200, { name: b.name, mode: b.mode });
+  }
+  return json(404, { error: 'not found', field: '' });
+}
+
+function readBody(req) {
+  return new Promise((resolve) => {
+    let data = '';
+    req.on('data', (d) => { data += d; });
+    req.on('end', () => {
+      try { resolve(data ? JSON.parse(data) : {}); } catch { resolve(Object.fromEntries(new URLSearchParams(data))); }
+    });
+  });
+}
+
+module.exports = { startMock };
+
+if (require.main === module) {
+  startMock({ port: Number(process.argv[2] || 8099) }).then((m) => {
+    console.log(`mock switchboard API at ${m.url} (admin / switchboard)`);
+    setInterval(() => m.cluster.openSessions(Math.floor(Math.random() * 3)), 2000);
+  });
+}
