@@ -9,6 +9,7 @@
 //! socket; it must stay fast enough to be called from any task.
 
 pub mod operator_state;
+pub mod probe_latency;
 mod truth;
 
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ use crate::monitor::election::ActiveElection;
 use crate::monitor::hysteresis::Hysteresis;
 
 pub use operator_state::OperatorState;
+pub use probe_latency::{HistogramSnapshot, LatencyHistogram};
 pub use truth::{BackendTruth, CheckRecord, Monitoring, Routing, Truth, HISTORY};
 
 /// The verdict of one probe, as the monitor hands it over.
@@ -59,6 +61,8 @@ struct Shared {
     writer: Mutex<Writer>,
     published: ArcSwap<Truth>,
     version: watch::Sender<u64>,
+    /// Latencies of the applied probes, per backend in config order.
+    probe_latency: Box<[LatencyHistogram]>,
 }
 
 /// What only the writer sees: the next truth, the probe streaks and the
@@ -137,6 +141,11 @@ impl Cluster {
                     pending: Vec::new(),
                 }),
                 version,
+                probe_latency: config
+                    .backends
+                    .iter()
+                    .map(|_| LatencyHistogram::default())
+                    .collect(),
             }),
         }
     }
@@ -149,6 +158,11 @@ impl Cluster {
     /// The bus this cluster publishes on.
     pub fn bus(&self) -> &Bus {
         &self.inner.bus
+    }
+
+    /// The probe latency histogram of backend `pos` (for `/metrics`).
+    pub fn probe_latency(&self, pos: usize) -> Option<&LatencyHistogram> {
+        self.inner.probe_latency.get(pos)
     }
 
     /// Wakes on every change of the truth, probe records included.
@@ -164,6 +178,7 @@ impl Cluster {
         if !w.truth.monitoring.enabled || pos >= w.truth.backends.len() {
             return;
         }
+        self.inner.probe_latency[pos].observe(probe.latency);
         let now = SystemTime::now();
         let edge = w.hysteresis[pos].observe(probe.ok);
         let b = &mut w.truth.backends[pos];
@@ -296,6 +311,15 @@ impl Cluster {
 
     /// Re-runs the election after `cause`, publishes the edges and commits.
     fn reelect(&self, w: &mut Writer, cause: &str) {
+        // No election until every backend has its first verdict: electing
+        // on partial information lets whichever backend answers first win
+        // the startup (a spurious failover once the lower index answers, and
+        // with failback = false the wrong active for good). Every probe ends
+        // within the monitor timeout, and the runner keeps the proxy ports
+        // closed until then anyway.
+        if w.truth.backends.iter().any(|b| b.healthy.is_none()) {
+            return self.commit(w);
+        }
         let truth = &mut w.truth;
         let active = self
             .inner
@@ -303,6 +327,13 @@ impl Cluster {
             .elect_active(&truth.backends, truth.active);
         let standby = self.inner.election.elect_standby(&truth.backends);
         let name = |p: Option<usize>| p.map(|p| truth.backends[p].name.clone());
+        // The first election is not caused by whichever probe answered last.
+        let cause = if truth.active_epoch == 0 && truth.standby_epoch == 0 {
+            let electable = truth.backends.iter().filter(|b| b.electable()).count();
+            format!("startup: {electable} of {} backends healthy and enabled", truth.backends.len())
+        } else {
+            cause.to_string()
+        };
         if active != truth.active {
             if truth.active.is_some() && active.is_some() {
                 truth.failovers += 1;
@@ -310,7 +341,7 @@ impl Cluster {
             w.pending.push(EventKind::ActiveChanged {
                 from: name(truth.active),
                 to: name(active),
-                reason: cause.to_string(),
+                reason: cause.clone(),
             });
             truth.active = active;
             truth.active_epoch += 1;
@@ -319,7 +350,7 @@ impl Cluster {
             w.pending.push(EventKind::StandbyChanged {
                 from: name(truth.standby),
                 to: name(standby),
-                reason: cause.to_string(),
+                reason: cause,
             });
             truth.standby = standby;
             truth.standby_epoch += 1;

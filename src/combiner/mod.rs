@@ -99,19 +99,7 @@ impl Inputs {
             .iter()
             .enumerate()
             .map(|(pos, b)| {
-                let role = if truth.active == Some(pos) {
-                    Role::Active
-                } else if truth.standby == Some(pos) {
-                    Role::Standby
-                } else if b.admin == AdminState::Disabled {
-                    Role::Disabled
-                } else if b.admin == AdminState::Drain {
-                    Role::Drained
-                } else if b.healthy == Some(true) {
-                    Role::Ready
-                } else {
-                    Role::Down
-                };
+                let role = role_of(&truth, pos);
                 let active = counters.of(PortRole::Active, pos).current.load(Relaxed);
                 let standby = counters.of(PortRole::Standby, pos).current.load(Relaxed);
                 BackendState {
@@ -170,7 +158,26 @@ impl Inputs {
     }
 }
 
-fn check(r: &CheckRecord) -> Check {
+/// What backend `pos` is doing right now, for people (and `/v0/backends`).
+pub fn role_of(truth: &Truth, pos: usize) -> Role {
+    let b = &truth.backends[pos];
+    if truth.active == Some(pos) {
+        Role::Active
+    } else if truth.standby == Some(pos) {
+        Role::Standby
+    } else if b.admin == AdminState::Disabled {
+        Role::Disabled
+    } else if b.admin == AdminState::Drain {
+        Role::Drained
+    } else if b.healthy == Some(true) {
+        Role::Ready
+    } else {
+        Role::Down
+    }
+}
+
+/// One probe record as `/v0/state` and `/v0/backends` show it.
+pub fn check(r: &CheckRecord) -> Check {
     Check {
         at: r.at,
         ok: r.ok,

@@ -104,7 +104,11 @@ impl Probe {
                     .map(|c| format!(" ({c})"))
                     .unwrap_or_default();
                 if parsed.healthy {
-                    Ok((parsed.wsrep_local_index, format!("healthy: true{state}")))
+                    let index = parsed
+                        .wsrep_local_index
+                        .map(|i| format!(", wsrep_local_index {i}"))
+                        .unwrap_or_default();
+                    Ok((parsed.wsrep_local_index, format!("galera healthy{state}{index}")))
                 } else {
                     Err(format!("healthy: false{state}"))
                 }

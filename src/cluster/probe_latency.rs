@@ -1,0 +1,85 @@
+//! `LatencyHistogram`: the probe latencies of one backend, bucketed for
+//! `/metrics` (`switchboard_probe_latency_seconds`).
+//!
+//! Plain atomics, filled by `Cluster::apply_probe` for every probe it
+//! applies and read at scrape time; it never allocates after construction
+//! and never takes a lock.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds of the buckets, in seconds (`+Inf` is implied).
+pub const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Counts of probe latencies per bucket, their sum and their number.
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    /// One counter per bucket of [`BUCKETS`], then `+Inf`; not cumulative.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+/// A histogram read at one moment, as Prometheus encoders want it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSnapshot {
+    pub sum_seconds: f64,
+    pub count: u64,
+    /// `(upper bound, observations in this bucket)`, not cumulative; the
+    /// last bound is `f64::MAX` for `+Inf`.
+    pub buckets: Vec<(f64, u64)>,
+}
+
+impl LatencyHistogram {
+    /// Records one probe's latency.
+    pub fn observe(&self, latency: Duration) {
+        let seconds = latency.as_secs_f64();
+        let slot = BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[slot].fetch_add(1, Relaxed);
+        self.sum_nanos.fetch_add(
+            u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX),
+            Relaxed,
+        );
+        self.count.fetch_add(1, Relaxed);
+    }
+
+    /// The counts now.
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let buckets = BUCKETS
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::MAX))
+            .zip(self.buckets.iter().map(|b| b.load(Relaxed)))
+            .collect();
+        HistogramSnapshot {
+            sum_seconds: self.sum_nanos.load(Relaxed) as f64 / 1e9,
+            count: self.count.load(Relaxed),
+            buckets,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_sum_and_count() {
+        let h = LatencyHistogram::default();
+        h.observe(Duration::from_micros(500));
+        h.observe(Duration::from_millis(30));
+        h.observe(Duration::from_secs(9));
+        let s = h.snapshot();
+        assert_eq!(s.count, 3);
+        assert!((s.sum_seconds - 9.0305).abs() < 1e-9);
+        assert_eq!(s.buckets[0], (0.001, 1));
+        assert_eq!(s.buckets[5], (0.05, 1));
+        assert_eq!(s.buckets.last(), Some(&(f64::MAX, 1)));
+        assert_eq!(s.buckets.iter().map(|b| b.1).sum::<u64>(), 3);
+    }
+}
