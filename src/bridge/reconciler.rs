@@ -183,7 +183,7 @@ impl RouteReconciler {
                 reports.push((port, pos, sessions, reason));
             }
         }
-        self.routes.store(table, replaced);
+        self.routes.store(table, replaced, truth.route_generation());
         self.applied = Some(Applied {
             routing_epoch: truth.routing_epoch,
             active_epoch: truth.active_epoch,

@@ -89,12 +89,14 @@ impl RouteTable {
     }
 }
 
-/// The shared, swappable table plus a change signal for sessions that wait
-/// for a new route after a failed connect.
+/// The shared, swappable table plus a change signal carrying the route
+/// generation (`Truth::route_generation`) the table was built from: sessions
+/// wait on it for a new route after a failed connect, the API waits on it so
+/// that a PATCH answers only once the proxy acts on it.
 #[derive(Clone)]
 pub struct Routes {
     table: Arc<ArcSwap<RouteTable>>,
-    changed: watch::Sender<u64>,
+    applied: watch::Sender<u64>,
     /// Parent of every lease: cancelling it severs every session (shutdown).
     root: CancellationToken,
 }
@@ -114,7 +116,7 @@ impl Routes {
         };
         Routes {
             table: Arc::new(ArcSwap::from_pointee(table)),
-            changed: watch::channel(0).0,
+            applied: watch::channel(0).0,
             root,
         }
     }
@@ -129,19 +131,29 @@ impl Routes {
         self.root.child_token()
     }
 
-    /// Publishes a new table, then cancels the leases it replaced. The order
-    /// is what closes the accept/sever race (see the module doc).
-    pub fn store(&self, table: RouteTable, replaced: Vec<CancellationToken>) {
+    /// Publishes a new table built from route generation `generation`, then
+    /// cancels the leases it replaced. The order is what closes the
+    /// accept/sever race (see the module doc).
+    pub fn store(&self, table: RouteTable, replaced: Vec<CancellationToken>, generation: u64) {
         self.table.store(Arc::new(table));
-        self.changed.send_modify(|v| *v += 1);
         for lease in replaced {
             lease.cancel();
         }
+        self.applied.send_replace(generation);
     }
 
     /// Wakes when a new table is stored.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
+        self.applied.subscribe()
+    }
+
+    /// Waits, at most `limit`, until the table in force was built from
+    /// route generation `generation` or a later one; returns whether it was.
+    pub async fn wait_applied(&self, generation: u64, limit: std::time::Duration) -> bool {
+        let mut applied = self.applied.subscribe();
+        tokio::time::timeout(limit, applied.wait_for(|g| *g >= generation))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Severs every session on every port, now and forever (shutdown).

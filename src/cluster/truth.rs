@@ -71,6 +71,18 @@ pub struct BackendTruth {
     pub admin_epoch: u64,
 }
 
+impl Truth {
+    /// Grows with every change that can move a route (routing, active,
+    /// standby, any admin state) and with nothing else, so the API can wait
+    /// until the bridge has applied its change (`Routes::wait_applied`).
+    pub fn route_generation(&self) -> u64 {
+        self.routing_epoch
+            + self.active_epoch
+            + self.standby_epoch
+            + self.backends.iter().map(|b| b.admin_epoch).sum::<u64>()
+    }
+}
+
 impl BackendTruth {
     /// Healthy and enabled: may be elected.
     pub fn electable(&self) -> bool {
