@@ -1,33 +1,71 @@
-//! The HTTP side: control (PATCH), reads, Traffic Monitor compatibility,
-//! metrics, the health port and the dashboard assets.
+//! The HTTP side (SPEC 7): control (PATCH), reads, the SSE stream, Traffic
+//! Monitor compatibility, metrics, the health port, the springboard page
+//! and the dashboard assets.
 //!
-//! Handlers read the combiner's snapshot and the bridge's atomics, and send
-//! commands to the cluster; they never take a lock the data path takes.
-//! This first version serves only the health port, `/v0/state` and a
-//! placeholder page; the full API is its own piece of work.
+//! This file owns the listeners and how the routers are put together: which
+//! layers wrap which routes (compression → JSON errors → `force_https` and
+//! basic auth → body limit → handler); `server` runs them on the API's own
+//! thread, apart from the data path. Each concept lives in its own file:
+//! `auth` (the front door), `error` (JSON errors, body limit), `params` and
+//! `bool_param` (control inputs), `views` and `switchboard_v0` (the Go
+//! switchboard's `/v0`), `state` and `sse` (the read model and its stream),
+//! `tm_model` and `traffic_monitor` (Traffic Monitor), `metrics`,
+//! `springboard`, `assets` and `demo`. Handlers read the combiner's snapshot,
+//! the cluster truth and the bridge's atomics, and send commands to the
+//! cluster; they never take a lock the data path takes, and nothing here
+//! logs a request header.
+
+pub mod assets;
+pub mod auth;
+pub mod bool_param;
+pub mod demo;
+pub mod error;
+pub mod metrics;
+pub mod params;
+mod server;
+pub mod springboard;
+pub mod sse;
+pub mod state;
+pub mod switchboard_v0;
+#[cfg(test)]
+pub(crate) mod test_support;
+pub mod tm_model;
+pub mod traffic_monitor;
+pub mod views;
 
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 
-use axum::extract::State as Extract;
-use axum::response::{Html, IntoResponse};
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use tokio::net::TcpListener;
+use axum::Router;
+use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
 
 use crate::bridge::SessionCounters;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Truth};
 use crate::combiner::Combiner;
 use crate::config::Config;
 use crate::runner::demo::DemoControl;
+use auth::{Guard, Policy};
+use error::ApiError;
+use views::Views;
 
 /// Everything a handler may read or command.
 #[derive(Clone)]
 pub struct ApiContext {
+    /// The validated configuration.
     pub config: Arc<Config>,
+    /// The authoritative state and its commands.
     pub cluster: Cluster,
+    /// The merged read model.
     pub combiner: Combiner,
+    /// The bridge's live session counters.
     pub counters: Arc<SessionCounters>,
     /// Present in `switchboard demo`: breaks and heals demo backends.
     pub demo: Option<DemoControl>,
@@ -35,51 +73,163 @@ pub struct ApiContext {
 
 /// The bound API listeners.
 pub struct ApiListeners {
+    /// The API and dashboard listener.
     pub api: SocketAddr,
+    /// The always-200 health listener (`api.health_listen`).
     pub health: Option<SocketAddr>,
+    /// The unauthenticated `/metrics` listener (`api.metrics_listen`).
+    pub metrics: Option<SocketAddr>,
+    /// The springboard page (`api.aggregator_listen`).
+    pub aggregator: Option<SocketAddr>,
 }
 
-/// Binds the API and health listeners and serves them until `stop`.
-pub async fn serve(ctx: ApiContext, stop: CancellationToken) -> std::io::Result<ApiListeners> {
-    let api = bind("api.listen", ctx.config.api.listen).await?;
-    let api_addr = api.local_addr()?;
-    let router = Router::new()
-        .route("/", get(placeholder))
-        .route("/v0/state", get(state))
-        .with_state(ctx.clone());
-    spawn_server(api, router, stop.clone());
+/// What every handler shares: the context, the stop signal (ends SSE
+/// streams) and the metrics registry. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
 
-    let mut health_addr = None;
-    if let Some(addr) = ctx.config.api.health_listen {
-        let health = bind("api.health_listen", addr).await?;
-        health_addr = Some(health.local_addr()?);
-        spawn_server(health, Router::new().fallback(|| async { "" }), stop.clone());
+/// The contents of [`App`].
+pub struct AppInner {
+    /// What handlers read and command.
+    pub ctx: ApiContext,
+    /// Cancelled when the API shuts down.
+    pub stop: CancellationToken,
+    /// The registry `/metrics` encodes.
+    pub metrics: Registry,
+}
+
+impl Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.inner
     }
-    Ok(ApiListeners {
-        api: api_addr,
-        health: health_addr,
-    })
 }
 
-async fn bind(what: &str, addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind {what} {addr}: {e}")))
-}
-
-fn spawn_server(listener: TcpListener, router: Router, stop: CancellationToken) {
-    tokio::spawn(async move {
-        let shutdown = async move { stop.cancelled().await };
-        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
-            tracing::error!(error = %e, "HTTP server failed");
+impl App {
+    /// The shared state of all routers.
+    pub fn new(ctx: ApiContext, stop: CancellationToken) -> App {
+        let standby_port = ctx.config.proxy.standby_listen.is_some();
+        let metrics = metrics::registry(ctx.cluster.clone(), ctx.counters.clone(), standby_port);
+        App {
+            inner: Arc::new(AppInner { ctx, stop, metrics }),
         }
-    });
+    }
+
+    /// `/v0` views over one truth.
+    pub fn views<'a>(&'a self, truth: &'a Truth) -> Views<'a> {
+        Views {
+            config: &self.ctx.config,
+            truth,
+            counters: &self.ctx.counters,
+        }
+    }
+
+    /// The access policy of the API listener.
+    fn policy(&self) -> Policy {
+        let c = &self.ctx.config;
+        Policy {
+            public_reads: c.api.public_reads,
+            public_metrics: c.api.public_metrics,
+            public_traffic_monitor: c.traffic_monitor.public,
+        }
+    }
 }
 
-async fn state(Extract(ctx): Extract<ApiContext>) -> impl IntoResponse {
-    Json(ctx.combiner.state())
+/// Wraps routes in the standard layers: body limit, guard, JSON errors,
+/// compression (outermost).
+fn layered(router: Router<App>, app: &App, policy: Policy) -> Router {
+    let guard = Arc::new(Guard::new(&app.ctx.config.api, policy));
+    router
+        .layer(from_fn(error::limit_body))
+        .layer(from_fn_with_state(guard, auth::guard))
+        .layer(from_fn(error::json_errors))
+        .layer(CompressionLayer::new())
+        .with_state(app.clone())
 }
 
-async fn placeholder() -> Html<&'static str> {
-    Html("<!doctype html><title>switchboard</title><p>switchboard is running. See <a href=\"/v0/state\">/v0/state</a>.</p>")
+/// The router of the API listener.
+pub fn api_router(app: &App) -> Router {
+    let mut routes = Router::new()
+        .merge(switchboard_v0::routes())
+        .merge(state::routes())
+        .merge(sse::routes())
+        .merge(traffic_monitor::routes())
+        .route("/metrics", get(metrics::scrape));
+    if app.ctx.demo.is_some() {
+        routes = routes.merge(demo::routes());
+    }
+    layered(routes.fallback(fallback), app, app.policy())
+}
+
+/// Unknown paths: dashboard assets for GET and HEAD, else a JSON 404.
+async fn fallback(state: State<App>, method: Method, uri: Uri) -> Response {
+    if method == Method::GET || method == Method::HEAD {
+        assets::serve_asset(state, uri).await
+    } else {
+        not_found(uri).await
+    }
+}
+
+/// A JSON 404 naming the path.
+async fn not_found(uri: Uri) -> Response {
+    ApiError::not_found(format!("no such path: {}", uri.path()), None).into_response()
+}
+
+/// The router of the separate metrics listener: `/metrics`, no auth.
+pub fn metrics_router(app: &App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::scrape))
+        .fallback(not_found)
+        .layer(from_fn(error::json_errors))
+        .layer(CompressionLayer::new())
+        .with_state(app.clone())
+}
+
+/// The router of the aggregator listener: the springboard page, behind the
+/// same front door as the API.
+pub fn aggregator_router(app: &App) -> Router {
+    let routes = Router::new()
+        .route("/", get(springboard::page))
+        .fallback(not_found);
+    layered(routes, app, app.policy())
+}
+
+/// The health port: any method and path → 200 with an empty body, no auth.
+pub fn health_router() -> Router {
+    Router::new().fallback(|| async { StatusCode::OK })
+}
+
+/// Binds every API listener, then serves them until `stop` on the API's
+/// own thread (see `server`).
+pub async fn serve(ctx: ApiContext, stop: CancellationToken) -> std::io::Result<ApiListeners> {
+    let app = App::new(ctx, stop.clone());
+    let api_cfg = &app.ctx.config.api;
+    let mut bound = Vec::new();
+    let (api, b) = server::bind("api.listen", api_cfg.listen, api_router(&app))?;
+    bound.push(b);
+    let mut listeners = ApiListeners {
+        api,
+        health: None,
+        metrics: None,
+        aggregator: None,
+    };
+    if let Some(addr) = api_cfg.health_listen {
+        let (local, b) = server::bind("api.health_listen", addr, health_router())?;
+        listeners.health = Some(local);
+        bound.push(b);
+    }
+    if let Some(addr) = api_cfg.metrics_listen {
+        let (local, b) = server::bind("api.metrics_listen", addr, metrics_router(&app))?;
+        listeners.metrics = Some(local);
+        bound.push(b);
+    }
+    if let Some(addr) = api_cfg.aggregator_listen {
+        let (local, b) = server::bind("api.aggregator_listen", addr, aggregator_router(&app))?;
+        listeners.aggregator = Some(local);
+        bound.push(b);
+    }
+    server::spawn(bound, stop)?;
+    Ok(listeners)
 }

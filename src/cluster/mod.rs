@@ -330,7 +330,10 @@ impl Cluster {
         // The first election is not caused by whichever probe answered last.
         let cause = if truth.active_epoch == 0 && truth.standby_epoch == 0 {
             let electable = truth.backends.iter().filter(|b| b.electable()).count();
-            format!("startup: {electable} of {} backends healthy and enabled", truth.backends.len())
+            format!(
+                "startup: {electable} of {} backends healthy and enabled",
+                truth.backends.len()
+            )
         } else {
             cause.to_string()
         };

@@ -25,7 +25,9 @@ pub struct LatencyHistogram {
 /// A histogram read at one moment, as Prometheus encoders want it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSnapshot {
+    /// Sum of all observed latencies.
     pub sum_seconds: f64,
+    /// Number of observations.
     pub count: u64,
     /// `(upper bound, observations in this bucket)`, not cumulative; the
     /// last bound is `f64::MAX` for `+Inf`.

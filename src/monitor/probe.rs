@@ -108,7 +108,10 @@ impl Probe {
                         .wsrep_local_index
                         .map(|i| format!(", wsrep_local_index {i}"))
                         .unwrap_or_default();
-                    Ok((parsed.wsrep_local_index, format!("galera healthy{state}{index}")))
+                    Ok((
+                        parsed.wsrep_local_index,
+                        format!("galera healthy{state}{index}"),
+                    ))
                 } else {
                     Err(format!("healthy: false{state}"))
                 }

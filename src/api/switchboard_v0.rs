@@ -1,0 +1,147 @@
+//! The Go switchboard's `/v0` API (SPEC 7.1): `GET /v0/backends`,
+//! `GET|PATCH /v0/cluster` and `GET|PATCH /v0/backends/{name}`.
+//!
+//! Owns the validation of control requests (which parameters, which
+//! combinations, which errors with which `field`) and turns valid ones into
+//! `Cluster` commands with the caller as actor. It reads the cluster truth
+//! and the live counters for every answer, never a stale snapshot, and it
+//! never touches a socket or a lock of the data path.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::params::Params;
+use super::views::{BackendView, ClusterView};
+use super::App;
+use crate::bus::AdminState;
+use crate::cluster::CommandError;
+
+/// The `/v0` control and compatibility routes.
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/v0/backends", get(list_backends))
+        .route("/v0/backends/{name}", get(get_backend).patch(patch_backend))
+        .route("/v0/cluster", get(get_cluster).patch(patch_cluster))
+}
+
+/// `GET /v0/backends`: every backend in config order.
+async fn list_backends(State(app): State<App>) -> Json<Vec<BackendView>> {
+    let truth = app.ctx.cluster.truth();
+    Json(app.views(&truth).backends())
+}
+
+/// `GET /v0/backends/{name}`: one backend.
+async fn get_backend(
+    State(app): State<App>,
+    Path(name): Path<String>,
+) -> Result<Json<BackendView>, ApiError> {
+    let truth = app.ctx.cluster.truth();
+    let pos = position(&app, &name)?;
+    Ok(Json(app.views(&truth).backend(pos)))
+}
+
+/// `GET /v0/cluster`: the reference cluster object.
+async fn get_cluster(State(app): State<App>) -> Json<ClusterView> {
+    let truth = app.ctx.cluster.truth();
+    Json(app.views(&truth).cluster(false))
+}
+
+/// `PATCH /v0/cluster`: `trafficEnabled` (with `message`, required when
+/// disabling) and/or `monitoringEnabled`, from the query, a form or JSON.
+async fn patch_cluster(
+    State(app): State<App>,
+    caller: Option<Extension<Caller>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<ClusterView>, ApiError> {
+    let params = Params::read(&uri, &headers, body).await?;
+    let traffic = params.flag("trafficEnabled")?;
+    let monitoring = params.flag("monitoringEnabled")?;
+    let message = params.text("message")?.unwrap_or("").to_string();
+    if traffic.is_none() && monitoring.is_none() {
+        return Err(ApiError::bad_field(
+            "trafficEnabled",
+            "trafficEnabled or monitoringEnabled is required",
+        ));
+    }
+    if traffic == Some(false) && message.trim().is_empty() {
+        return Err(ApiError::bad_field(
+            "message",
+            "message is required when disabling traffic",
+        ));
+    }
+    let actor = caller.map(|c| c.0).unwrap_or_default().actor();
+    let cluster = &app.ctx.cluster;
+    if let Some(enabled) = traffic {
+        cluster
+            .set_routing(enabled, &message, &actor)
+            .map_err(command_error)?;
+    }
+    if let Some(enabled) = monitoring {
+        cluster
+            .set_monitoring(enabled, &actor)
+            .map_err(command_error)?;
+    }
+    let truth = cluster.truth();
+    Ok(Json(app.views(&truth).cluster(true)))
+}
+
+/// `PATCH /v0/backends/{name}`: `state` = `enabled|drain|disabled` and an
+/// optional `message`; answers the backend object.
+async fn patch_backend(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    caller: Option<Extension<Caller>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<BackendView>, ApiError> {
+    let pos = position(&app, &name)?;
+    let params = Params::read(&uri, &headers, body).await?;
+    let state = match params.text("state")? {
+        None => {
+            return Err(ApiError::bad_field(
+                "state",
+                "state is required (enabled, drain or disabled)",
+            ))
+        }
+        Some(s) => AdminState::parse(s).ok_or_else(|| {
+            ApiError::bad_field(
+                "state",
+                format!("state must be enabled, drain or disabled; found {s:?}"),
+            )
+        })?,
+    };
+    let message = params.text("message")?.unwrap_or("");
+    let actor = caller.map(|c| c.0).unwrap_or_default().actor();
+    app.ctx
+        .cluster
+        .set_admin(&name, state, message, &actor)
+        .map_err(command_error)?;
+    let truth = app.ctx.cluster.truth();
+    Ok(Json(app.views(&truth).backend(pos)))
+}
+
+/// The config position of a backend, or 404 naming it.
+fn position(app: &App, name: &str) -> Result<usize, ApiError> {
+    app.ctx
+        .config
+        .backend_position(name)
+        .ok_or_else(|| ApiError::not_found(format!("no backend named {name:?}"), Some("name")))
+}
+
+/// A refused or half-done command as an API error.
+fn command_error(e: CommandError) -> ApiError {
+    match e {
+        CommandError::UnknownBackend => ApiError::not_found("no such backend", Some("name")),
+        CommandError::NotPersisted(why) => {
+            ApiError::internal(format!("the change is in force but {why}"))
+        }
+    }
+}

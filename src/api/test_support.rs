@@ -1,0 +1,73 @@
+//! Unit-test helpers: an [`ApiContext`] over `n` fake backends, with no
+//! monitor and no bridge running, so handlers can be called directly.
+//! Compiled only for tests; nothing here listens on a socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::ApiContext;
+use crate::bridge::SessionCounters;
+use crate::bus::Bus;
+use crate::cluster::{Cluster, OperatorState};
+use crate::combiner::Combiner;
+use crate::config::*;
+
+/// A configuration with `n` tcp-checked backends `db-0..` on 127.0.0.1.
+pub fn config(n: usize) -> Config {
+    Config {
+        proxy: ProxyConfig {
+            listen: "127.0.0.1:3306".parse().unwrap(),
+            standby_listen: None,
+            connect_timeout: Duration::from_secs(2),
+            shutdown_delay: Duration::ZERO,
+            drain_timeout: Duration::ZERO,
+            sever_on_failover: true,
+        },
+        monitor: MonitorConfig::default(),
+        api: ApiConfig {
+            listen: "127.0.0.1:8080".parse().unwrap(),
+            username: "admin".into(),
+            password: Secret::new("pw"),
+            public_reads: false,
+            force_https: false,
+            public_metrics: false,
+            health_listen: None,
+            static_dir: None,
+            metrics_listen: None,
+            aggregator_listen: None,
+            proxy_uris: vec![
+                "proxy-0.example.com".into(),
+                "https://proxy-1.example.com/x".into(),
+            ],
+        },
+        state: StateConfig::default(),
+        traffic_monitor: TrafficMonitorConfig::default(),
+        backends: (0..n)
+            .map(|i| BackendConfig {
+                name: format!("db-{i}"),
+                host: "127.0.0.1".into(),
+                port: 13306 + i as u16,
+                check: Check::Tcp { port: None },
+            })
+            .collect(),
+    }
+}
+
+/// A context over [`config`]`(n)` with a fresh bus, no demo.
+pub fn context(n: usize) -> ApiContext {
+    context_with(config(n))
+}
+
+/// A context over the given configuration.
+pub fn context_with(config: Config) -> ApiContext {
+    let cluster = Cluster::new(&config, &OperatorState::default(), Bus::new(64, 64));
+    let counters = Arc::new(SessionCounters::new(config.backends.len()));
+    let combiner = Combiner::new(&config, cluster.clone(), counters.clone());
+    ApiContext {
+        config: Arc::new(config),
+        cluster,
+        combiner,
+        counters,
+        demo: None,
+    }
+}
