@@ -7,9 +7,6 @@
 //! - `drain` takes a backend out of the election but lets its sessions run
 //!   until `drain_timeout`, then severs them; `disabled` severs at once;
 //!   `enabled` makes it electable again; an unknown name is 404.
-//!
-//! Ignored until the PATCH API lands; run with `cargo test --test admin --
-//! --ignored`.
 
 mod common;
 
@@ -51,7 +48,7 @@ async fn pair(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PATCH API"]
+
 async fn routing_off_severs_both_ports_and_closes_new_sessions_routing_on_severs_nothing() {
     let (sb, b0, b1, _h0, _h1) = pair(0).await;
     let standby = sb.standby.unwrap();
@@ -107,7 +104,7 @@ async fn routing_off_severs_both_ports_and_closes_new_sessions_routing_on_severs
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PATCH API"]
+
 async fn monitoring_off_stops_probes_and_freezes_the_active() {
     let (sb, _b0, _b1, h0, _h1) = pair(0).await;
     let (mut a, _) = greet(sb.proxy).await;
@@ -140,7 +137,7 @@ async fn monitoring_off_stops_probes_and_freezes_the_active() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PATCH API"]
+
 async fn drain_lets_sessions_finish_until_drain_timeout_then_severs() {
     let drain = Duration::from_millis(800);
     let (sb, _b0, _b1, _h0, _h1) = pair(drain.as_millis() as u64).await;
@@ -190,7 +187,7 @@ async fn drain_lets_sessions_finish_until_drain_timeout_then_severs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PATCH API"]
+
 async fn disable_severs_at_once_and_enable_makes_the_backend_electable_again() {
     let (sb, _b0, b1, _h0, _h1) = pair(5_000).await;
     let (mut a, _) = greet(sb.proxy).await;

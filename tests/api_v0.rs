@@ -206,7 +206,7 @@ async fn shapes_follow_failovers_patches_and_sessions() {
     let list = backends(&sb).await;
     check_backend(&list[1], &fleet, 1, true, 0, false, false); // still drained
     check_backend(&list[2], &fleet, 2, true, 0, true, true);
-    let _s = Session::open_when_routing(proxy).await;
+    let _s = Session::open(proxy).await;
     check_backend(&backends(&sb).await[2], &fleet, 2, true, 1, true, true);
 }
 
@@ -508,8 +508,8 @@ async fn routing_off_by_api_severs_every_session() {
 
     sb.call(sb.req(Method::PATCH, "/v0/cluster?trafficEnabled=1"))
         .await;
-    // The bridge applies the change just after the truth (and the answer).
-    let _s = Session::open_when_routing(sb.ports.proxy).await;
+    // The PATCH answers once the proxy acts on it: the very next session is routed.
+    let _s = Session::open(sb.ports.proxy).await;
     assert_eq!(backends(&sb).await[0]["currentSessionCount"], json!(1));
 }
 

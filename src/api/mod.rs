@@ -47,7 +47,7 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 
-use crate::bridge::SessionCounters;
+use crate::bridge::{Routes, SessionCounters};
 use crate::cluster::{Cluster, Truth};
 use crate::combiner::Combiner;
 use crate::config::Config;
@@ -69,6 +69,25 @@ pub struct ApiContext {
     pub counters: Arc<SessionCounters>,
     /// Present in `switchboard demo`: breaks and heals demo backends.
     pub demo: Option<DemoControl>,
+    /// The bridge's route table, to wait until a command is in force; `None`
+    /// where no bridge runs (the API's unit tests).
+    pub routes: Option<Routes>,
+}
+
+/// How long a command waits for the bridge to apply it before answering.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl ApiContext {
+    /// Waits (bounded) until the bridge routes by the cluster's current
+    /// truth, so that a PATCH answers only once the proxy acts on it: a
+    /// client that connects after "routing on" returned is routed.
+    pub async fn settle(&self) {
+        let Some(routes) = &self.routes else { return };
+        let generation = self.cluster.truth().route_generation();
+        if !routes.wait_applied(generation, SETTLE_LIMIT).await {
+            tracing::warn!(generation, "the bridge has not applied a command after 1 s");
+        }
+    }
 }
 
 /// The bound API listeners.

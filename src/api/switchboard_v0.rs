@@ -88,6 +88,7 @@ async fn patch_cluster(
             .set_monitoring(enabled, &actor)
             .map_err(command_error)?;
     }
+    app.ctx.settle().await;
     let truth = cluster.truth();
     Ok(Json(app.views(&truth).cluster(true)))
 }
@@ -124,6 +125,7 @@ async fn patch_backend(
         .cluster
         .set_admin(&name, state, message, &actor)
         .map_err(command_error)?;
+    app.ctx.settle().await;
     let truth = app.ctx.cluster.truth();
     Ok(Json(app.views(&truth).backend(pos)))
 }

@@ -69,5 +69,6 @@ pub fn context_with(config: Config) -> ApiContext {
         combiner,
         counters,
         demo: None,
+        routes: None,
     }
 }

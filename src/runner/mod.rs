@@ -97,6 +97,7 @@ pub async fn start(config: Config, demo: Option<DemoControl>) -> Result<Running,
         combiner: combiner.clone(),
         counters: counters.clone(),
         demo,
+        routes: Some(bridge.routes.clone()),
     };
     let listeners = api::serve(ctx, stop_api.clone())
         .await

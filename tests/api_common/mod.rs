@@ -122,28 +122,6 @@ impl Session {
         Session { stream }
     }
 
-    /// Like [`Session::open`], retried (bounded) while the proxy still
-    /// closes new connections: the bridge applies a PATCH just after the
-    /// API has answered it.
-    pub async fn open_when_routing(proxy: SocketAddr) -> Session {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let started = Instant::now();
-        loop {
-            let mut stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
-            stream.set_nodelay(true).unwrap();
-            let mut buf = [0u8; 1];
-            if stream.write_all(b"x").await.is_ok() && matches!(stream.read(&mut buf).await, Ok(1))
-            {
-                return Session { stream };
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "the proxy never routed again"
-            );
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
     /// Waits (bounded) until the proxy closes this session.
     pub async fn expect_eof(&mut self, timeout: Duration) {
         use tokio::io::AsyncReadExt;
