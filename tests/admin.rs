@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use common::switchboard::{backend, sessions};
 use common::*;
 
 /// b0 (index 0, active) and b1 (index 1, standby), with a standby port.

@@ -3,20 +3,18 @@
 //! `switchboard demo`'s `GET /v0/demo` and
 //! `POST /v0/demo/backends/{name}/health/{mode}` driving a real failover.
 
-mod api_common;
+mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use api_common::sb::{Fleet, BIN, USER};
-use api_common::*;
+use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_dashboard_and_static_dir_override() {
     let fleet = Fleet::start(1).await;
-    let sb = fleet.switchboard(Knobs::default()).await;
+    let sb = fleet.switchboard(Builder::new()).await;
     for (path, ct) in [
         ("/", "text/html"),
         ("/index.html", "text/html"),
@@ -47,9 +45,9 @@ async fn embedded_dashboard_and_static_dir_override() {
     std::fs::write(www.join("extra.css"), "body{}").unwrap();
     std::fs::write(dir.join("secret-outside.txt"), "no").unwrap();
     let sb = fleet
-        .switchboard(Knobs {
+        .switchboard(Builder {
             static_dir: Some(www.clone()),
-            ..Knobs::default()
+            ..Builder::new()
         })
         .await;
     assert!(sb
@@ -81,7 +79,7 @@ async fn embedded_dashboard_and_static_dir_override() {
 }
 
 /// GET over a raw socket with credentials; returns the raw response.
-async fn raw_get(sb: &Sb, path: &str) -> String {
+async fn raw_get(sb: &Switchboard, path: &str) -> String {
     use base64::Engine;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(sb.ports.api).await.unwrap();
@@ -93,64 +91,13 @@ async fn raw_get(sb: &Sb, path: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `switchboard demo` on free ports; killed (by pid) on drop.
-struct Demo {
-    child: std::process::Child,
-    api: std::net::SocketAddr,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_demo(http: &reqwest::Client) -> Demo {
-    for _ in 0..5 {
-        let (proxy, standby, api) = (free_addr(), free_addr(), free_addr());
-        let child = Command::new(BIN)
-            .args(["demo", "--backends", "2"])
-            .args([
-                "--listen",
-                &proxy.to_string(),
-                "--standby-listen",
-                &standby.to_string(),
-            ])
-            .args(["--api-listen", &api.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut demo = Demo { child, api };
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(20) {
-            if demo.child.try_wait().unwrap().is_some() {
-                break; // a port race: try again
-            }
-            let r = http
-                .get(format!("http://{api}/v0/demo"))
-                .basic_auth(USER, Some("switchboard"))
-                .send()
-                .await;
-            if r.is_ok_and(|r| r.status() == 200) {
-                return demo;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        let _ = demo.child.kill();
-    }
-    panic!("switchboard demo did not start");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_control_breaks_and_heals_backends() {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let demo = start_demo(&http).await;
+    let demo = Switchboard::demo(Some(2)).await;
     let url = |p: &str| format!("http://{}{p}", demo.api);
     let get = |p: &str| {
         http.get(url(p))
@@ -243,10 +190,10 @@ impl JsonValue for reqwest::Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_routes_do_not_exist_outside_demo_mode() {
     let fleet = Fleet::start(1).await;
-    let sb = fleet.switchboard(Knobs::default()).await;
+    let sb = fleet.switchboard(Builder::new()).await;
     assert_eq!(sb.call(sb.get("/v0/demo")).await.0, 404);
     assert_eq!(
-        sb.call(sb.req(Method::POST, "/v0/demo/backends/db-0/health/503"))
+        sb.call(sb.request(Method::POST, "/v0/demo/backends/db-0/health/503"))
             .await
             .0,
         404

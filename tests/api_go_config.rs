@@ -4,49 +4,27 @@
 //! linking every `API.ProxyURIs` entry, `/metrics` on pxc's `Metrics.Port`
 //! without auth, and the always-200 `HealthPort`.
 
-mod api_common;
+mod common;
 
-use std::fmt::Write as _;
+use std::time::Duration;
 
-use api_common::sb::{Fleet, USER};
-use api_common::*;
+use common::*;
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_switchboard_yaml_serves_the_whole_api() {
     let fleet = Fleet::start(2).await;
-    let knobs = Knobs::default();
-    let password = knobs.password.clone();
-    let write = |p: &api_common::sb::Ports| {
-        let mut y = String::new();
-        let _ = writeln!(y, "BindAddress: 127.0.0.1");
-        let _ = writeln!(y, "HealthPort: {}", p.health.port());
-        let _ = writeln!(y, "Metrics:\n  Enabled: true\n  Port: {}", p.metrics.port());
-        let _ = writeln!(
-            y,
-            "API:\n  Port: {}\n  AggregatorPort: {}\n  Username: {USER}\n  Password: {password}\n  ForceHttps: false\n  ProxyURIs: [proxy-0.sys.example.com, proxy-1.sys.example.com]",
-            p.api.port(),
-            p.aggregator.port()
-        );
-        let _ = writeln!(
-            y,
-            "Proxy:\n  Port: {}\n  HealthcheckTimeoutMillis: 500\n  Backends:",
-            p.proxy.port()
-        );
-        for (b, h) in fleet.pairs() {
-            let _ = writeln!(
-                y,
-                "  - Host: 127.0.0.1\n    Port: {}\n    StatusPort: {}\n    StatusEndpoint: api/v1/status\n    Name: {}",
-                b.addr.port(),
-                h.addr.port(),
-                b.name
-            );
-        }
-        ("yml", y)
+    let go = GoConfig {
+        metrics: true,
+        proxy_uris: vec![
+            "proxy-0.sys.example.com".into(),
+            "proxy-1.sys.example.com".into(),
+        ],
+        ..GoConfig::new(fleet.pairs(), "pa55-w0rd-for-api-tests")
     };
-    let sb = Sb::launch(knobs, write).await;
-    sb.wait_active(Some("db-0")).await;
+    let sb = go.start(TempDir::new("go"), "yml").await;
+    sb.wait_active(Some("db-0"), Duration::from_secs(10)).await;
 
     let backends = sb.json("/v0/backends").await;
     assert_eq!(
@@ -70,7 +48,7 @@ async fn go_switchboard_yaml_serves_the_whole_api() {
 
     // A Go-switchboard operator's PATCH, query string only.
     let (status, c) = sb
-        .call(sb.req(
+        .call(sb.request(
             Method::PATCH,
             "/v0/cluster?trafficEnabled=false&message=upgrade",
         ))
@@ -95,7 +73,7 @@ async fn go_switchboard_yaml_serves_the_whole_api() {
         .await
         .unwrap();
     assert_eq!(metrics.status(), 200);
-    let parsed = api_common::prom::parse(&metrics.text().await.unwrap()).unwrap();
+    let parsed = common::prom::parse(&metrics.text().await.unwrap()).unwrap();
     assert_eq!(
         parsed.value("backend_sessions_total", &[("backend", "db-1")]),
         0.0

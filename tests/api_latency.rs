@@ -9,14 +9,13 @@
 //! adds the client timer's lateness, about 1 ms, but hides no stall). Meanwhile 16 proxied sessions run 64-byte
 //! request/response loops through the router.
 
-mod api_common;
+mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_common::sb::{Fleet, USER};
-use api_common::*;
+use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RATE: u64 = 2_000;
@@ -115,10 +114,10 @@ fn proxy_load(
 async fn read_latency_while_proxying() {
     let fleet = Fleet::start(3).await;
     let sb = fleet
-        .switchboard(Knobs {
+        .switchboard(Builder {
             interval_ms: 1000,
             timeout_ms: 500,
-            ..Knobs::default()
+            ..Builder::new()
         })
         .await;
     let client = reqwest::Client::builder()
@@ -194,7 +193,7 @@ async fn read_latency_while_proxying() {
 
 /// Runs [`drive`] on a thread of its own with its own runtime, so that the
 /// measuring client never waits behind the proxy load's tasks.
-async fn drive_on_own_thread(sb: &Sb, path: &str) -> (Vec<Duration>, Vec<Duration>, u64) {
+async fn drive_on_own_thread(sb: &Switchboard, path: &str) -> (Vec<Duration>, Vec<Duration>, u64) {
     let url = sb.api_url(path);
     let password = sb.password.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -227,7 +226,7 @@ async fn drive_on_own_thread(sb: &Sb, path: &str) -> (Vec<Duration>, Vec<Duratio
 }
 
 /// A short warm-up burst.
-async fn drive_short(sb: &Sb, client: &reqwest::Client) -> usize {
+async fn drive_short(sb: &Switchboard, client: &reqwest::Client) -> usize {
     let mut n = 0;
     for _ in 0..200 {
         if client

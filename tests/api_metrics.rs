@@ -2,13 +2,12 @@
 //! text-format parser and checked value by value against `/v0/state` after
 //! sessions on both ports, a failover with severed sessions and a PATCH.
 
-mod api_common;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use api_common::prom::{self, Exposition};
-use api_common::sb::Fleet;
-use api_common::*;
+use common::prom::{self, Exposition};
+use common::*;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -131,7 +130,7 @@ fn compare(m: &Exposition, s: &Value) -> Result<(), String> {
     }
 }
 
-async fn scrape(sb: &Sb, url: &str) -> Exposition {
+async fn scrape(sb: &Switchboard, url: &str) -> Exposition {
     let r = sb.bare(Method::GET, url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let ct = r.headers()["content-type"].to_str().unwrap().to_string();
@@ -144,7 +143,7 @@ async fn scrape(sb: &Sb, url: &str) -> Exposition {
 }
 
 /// Retries until a scrape agrees with the states read just before and after.
-async fn agree(sb: &Sb, url: &str) -> Exposition {
+async fn agree(sb: &Switchboard, url: &str) -> Exposition {
     let started = Instant::now();
     loop {
         let before = sb.state().await;
@@ -166,12 +165,12 @@ async fn agree(sb: &Sb, url: &str) -> Exposition {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_match_state() {
     let fleet = Fleet::start(3).await;
-    let knobs = Knobs {
+    let config = Builder {
         standby: true,
         metrics_listen: true,
-        ..Knobs::default()
+        ..Builder::new()
     };
-    let sb = fleet.switchboard(knobs).await;
+    let sb = fleet.switchboard(config).await;
     let open_url = format!("http://{}/metrics", sb.ports.metrics);
 
     // Separate listener: no auth. API listener: auth (public_metrics off).
@@ -196,11 +195,11 @@ async fn metrics_match_state() {
     // Sessions on both ports, a failover that severs, a PATCH.
     let standby = sb.ports.standby;
     let mut active = vec![
-        Session::open(sb.ports.proxy).await,
-        Session::open(sb.ports.proxy).await,
-        Session::open(sb.ports.proxy).await,
+        open_session(sb.ports.proxy).await,
+        open_session(sb.ports.proxy).await,
+        open_session(sb.ports.proxy).await,
     ];
-    let _on_standby = Session::open(standby).await;
+    let _on_standby = open_session(standby).await;
     let m = agree(&sb, &open_url).await;
     assert_eq!(
         m.value("backend_sessions_total", &[("backend", "db-0")]),
@@ -211,20 +210,20 @@ async fn metrics_match_state() {
         1.0
     );
 
-    fleet.health[0].set(Health::Http503);
-    sb.wait_active(Some("db-1")).await;
+    fleet.health[0].set(Health::Status503);
+    sb.wait_active(Some("db-1"), Duration::from_secs(10)).await;
     for s in &mut active {
-        s.expect_eof(Duration::from_secs(3)).await;
+        expect_eof_or_reset(s, Duration::from_secs(3)).await;
     }
-    let _new = Session::open(sb.ports.proxy).await;
+    let _new = open_session(sb.ports.proxy).await;
     assert_eq!(
-        sb.call(sb.req(Method::PATCH, "/v0/cluster?trafficEnabled=false&message=m"))
+        sb.call(sb.request(Method::PATCH, "/v0/cluster?trafficEnabled=false&message=m"))
             .await
             .0,
         200
     );
     assert_eq!(
-        sb.call(sb.req(Method::PATCH, "/v0/backends/db-2?state=drain"))
+        sb.call(sb.request(Method::PATCH, "/v0/backends/db-2?state=drain"))
             .await
             .0,
         200

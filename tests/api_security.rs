@@ -4,11 +4,12 @@
 //! auth; and a debug-level run whose stderr must not contain the password,
 //! an `Authorization` header or the base64 credentials.
 
-mod api_common;
+mod common;
 
-use api_common::sb::{Fleet, USER};
-use api_common::*;
+use std::time::Duration;
+
 use base64::Engine;
+use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -39,7 +40,7 @@ fn is_patch(m: &Method) -> bool {
 /// Sends `method path` with optional credentials; returns status, the
 /// `WWW-Authenticate` header and the body.
 async fn send(
-    sb: &Sb,
+    sb: &Switchboard,
     method: &Method,
     url: &str,
     creds: Option<(&str, &str)>,
@@ -68,14 +69,14 @@ fn assert_401(got: &(StatusCode, Option<String>, String), what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_by_default_every_family_needs_credentials() {
     let fleet = Fleet::start(2).await;
-    let knobs = Knobs {
+    let config = Builder {
         tm_public: false,
         health_listen: true,
         aggregator_listen: true,
         proxy_uris: vec!["proxy-a.example.com".into(), "proxy-b.example.com".into()],
-        ..Knobs::default()
+        ..Builder::new()
     };
-    let sb = fleet.switchboard(knobs).await;
+    let sb = fleet.switchboard(config).await;
     let pw = sb.password.clone();
     let mut urls: Vec<(Method, String)> = routes()
         .into_iter()
@@ -151,13 +152,13 @@ async fn closed_by_default_every_family_needs_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_settings_open_reads_but_never_patches() {
     let fleet = Fleet::start(2).await;
-    let knobs = Knobs {
+    let config = Builder {
         public_reads: true,
         public_metrics: true,
         tm_public: true,
-        ..Knobs::default()
+        ..Builder::new()
     };
-    let sb = fleet.switchboard(knobs).await;
+    let sb = fleet.switchboard(config).await;
     for (method, path) in routes() {
         let url = sb.api_url(path);
         let anonymous = send(&sb, &method, &url, None).await;
@@ -175,9 +176,9 @@ async fn public_settings_open_reads_but_never_patches() {
     // Reads public, metrics private: /metrics needs auth again.
     let fleet2 = Fleet::start(1).await;
     let sb2 = fleet2
-        .switchboard(Knobs {
+        .switchboard(Builder {
             public_reads: true,
-            ..Knobs::default()
+            ..Builder::new()
         })
         .await;
     assert_401(
@@ -199,12 +200,12 @@ async fn public_settings_open_reads_but_never_patches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn force_https_redirects_before_auth() {
     let fleet = Fleet::start(1).await;
-    let knobs = Knobs {
+    let config = Builder {
         force_https: true,
         health_listen: true,
-        ..Knobs::default()
+        ..Builder::new()
     };
-    let sb = fleet.switchboard(knobs).await;
+    let sb = fleet.switchboard(config).await;
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -259,13 +260,13 @@ async fn force_https_redirects_before_auth() {
 async fn debug_logs_never_contain_credentials() {
     for level in ["debug", "trace"] {
         let fleet = Fleet::start(2).await;
-        let knobs = Knobs {
+        let config = Builder {
             log_level: level,
             password: "Sup3r-S3cret-Pa55".into(),
             aggregator_listen: true,
-            ..Knobs::default()
+            ..Builder::new()
         };
-        let sb = fleet.switchboard(knobs).await;
+        let sb = fleet.switchboard(config).await;
         let wrong = "An0ther-Wr0ng-Pa55";
         for _ in 0..3 {
             for (method, path) in routes() {
@@ -276,7 +277,7 @@ async fn debug_logs_never_contain_credentials() {
             }
         }
         let routing_off = sb
-            .req(Method::PATCH, "/v0/cluster")
+            .request(Method::PATCH, "/v0/cluster")
             .header("Content-Type", "application/json");
         let (status, _) = sb
             .call(
@@ -285,10 +286,10 @@ async fn debug_logs_never_contain_credentials() {
             )
             .await;
         assert_eq!(status, 200);
-        sb.call(sb.req(Method::PATCH, "/v0/cluster?trafficEnabled=true"))
+        sb.call(sb.request(Method::PATCH, "/v0/cluster?trafficEnabled=true"))
             .await;
-        fleet.health[0].set(Health::Http503);
-        sb.wait_active(Some("db-1")).await;
+        fleet.health[0].set(Health::Status503);
+        sb.wait_active(Some("db-1"), Duration::from_secs(10)).await;
         let mut sb = sb;
         sb.stop().await;
         let log = sb.stderr();

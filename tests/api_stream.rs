@@ -5,24 +5,23 @@
 //! frame first. Run with the default bus and with a bus of capacity 2, where
 //! the stream's subscriber lags and must replay from the ring.
 
-mod api_common;
+mod common;
 
 use std::time::Duration;
 
-use api_common::sb::Fleet;
-use api_common::sse::{Frame, SseReader};
-use api_common::*;
+use common::sse::{Frame, SseReader};
+use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
 const FRAME_WAIT: Duration = Duration::from_secs(10);
 
 /// Opens the stream, optionally resuming after `last_id`.
-async fn open_stream(sb: &Sb, last_id: Option<u64>) -> SseReader {
+async fn open_stream(sb: &Switchboard, last_id: Option<u64>) -> SseReader {
     let client = reqwest::Client::new(); // no overall timeout: the stream is long-lived
     let mut rb = client
         .get(sb.api_url("/v0/events/stream"))
-        .basic_auth(api_common::sb::USER, Some(&sb.password));
+        .basic_auth(USER, Some(&sb.password));
     if let Some(id) = last_id {
         rb = rb.header("Last-Event-ID", id.to_string());
     }
@@ -70,26 +69,26 @@ async fn read_until(reader: &mut SseReader, mut after: Option<u64>, until: &str)
 }
 
 /// The event log after `since`.
-async fn log_after(sb: &Sb, since: u64) -> Vec<Value> {
+async fn log_after(sb: &Switchboard, since: u64) -> Vec<Value> {
     sb.json(&format!("/v0/events?since={since}")).await["events"]
         .as_array()
         .unwrap()
         .clone()
 }
 
-async fn stream_through_failover_and_patches(knobs: Knobs) -> Sb {
+async fn stream_through_failover_and_patches(config: Builder) -> Switchboard {
     let fleet = Fleet::start(3).await;
-    let sb = fleet.switchboard(knobs).await;
+    let sb = fleet.switchboard(config).await;
     let mut sessions = vec![
-        Session::open(sb.ports.proxy).await,
-        Session::open(sb.ports.proxy).await,
+        open_session(sb.ports.proxy).await,
+        open_session(sb.ports.proxy).await,
     ];
     let mut reader = open_stream(&sb, None).await;
 
-    fleet.health[0].set(Health::Http503);
-    sb.wait_active(Some("db-1")).await;
+    fleet.health[0].set(Health::Status503);
+    sb.wait_active(Some("db-1"), Duration::from_secs(10)).await;
     for s in &mut sessions {
-        s.expect_eof(Duration::from_secs(3)).await;
+        expect_eof_or_reset(s, Duration::from_secs(3)).await;
     }
     let patches = [
         "/v0/cluster?trafficEnabled=false&message=stream+test",
@@ -98,7 +97,7 @@ async fn stream_through_failover_and_patches(knobs: Knobs) -> Sb {
         "/v0/cluster?monitoringEnabled=false",
     ];
     for p in patches {
-        let (status, body) = sb.call(sb.req(Method::PATCH, p)).await;
+        let (status, body) = sb.call(sb.request(Method::PATCH, p)).await;
         assert_eq!(status, 200, "{p}: {body}");
     }
     let seen = read_until(&mut reader, None, "monitoring_changed").await;
@@ -141,10 +140,10 @@ async fn stream_through_failover_and_patches(knobs: Knobs) -> Sb {
         "/v0/cluster?monitoringEnabled=true",
         "/v0/backends/db-2?state=enabled",
     ] {
-        assert_eq!(sb.call(sb.req(Method::PATCH, p)).await.0, 200);
+        assert_eq!(sb.call(sb.request(Method::PATCH, p)).await.0, 200);
     }
-    fleet.health[0].set(Health::Healthy);
-    sb.wait_active(Some("db-0")).await;
+    fleet.health[0].set(Health::Healthy(0));
+    sb.wait_active(Some("db-0"), Duration::from_secs(10)).await;
     let missed = log_after(&sb, last).await;
     assert!(
         missed
@@ -167,7 +166,7 @@ async fn stream_through_failover_and_patches(knobs: Knobs) -> Sb {
 
     // And it keeps following live.
     assert_eq!(
-        sb.call(sb.req(Method::PATCH, "/v0/cluster?monitoringEnabled=false"))
+        sb.call(sb.request(Method::PATCH, "/v0/cluster?monitoringEnabled=false"))
             .await
             .0,
         200
@@ -179,17 +178,17 @@ async fn stream_through_failover_and_patches(knobs: Knobs) -> Sb {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_sees_every_event_and_resumes() {
-    stream_through_failover_and_patches(Knobs::default()).await;
+    stream_through_failover_and_patches(Builder::new()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_replays_from_the_ring_when_its_subscriber_lags() {
-    let knobs = Knobs {
+    let config = Builder {
         env: vec![("SWITCHBOARD_BUS_CAPACITY".into(), "2".into())],
         log_level: "debug",
-        ..Knobs::default()
+        ..Builder::new()
     };
-    let sb = stream_through_failover_and_patches(knobs).await;
+    let sb = stream_through_failover_and_patches(config).await;
 
     // Bursts of concurrent PATCHes until the stream's subscriber has lagged
     // at least once (bounded); the stream must still equal the event log.
@@ -211,7 +210,7 @@ async fn stream_replays_from_the_ring_when_its_subscriber_lags() {
                 i % 3,
                 states[i % 3]
             );
-            sb.call(sb.req(Method::PATCH, &path))
+            sb.call(sb.request(Method::PATCH, &path))
         });
         for (status, body) in futures::future::join_all(burst).await {
             assert_eq!(status, 200, "{body}");
@@ -235,12 +234,12 @@ async fn stream_replays_from_the_ring_when_its_subscriber_lags() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_resume_points_get_a_resync_frame() {
     let fleet = Fleet::start(1).await;
-    let sb = fleet.switchboard(Knobs::default()).await;
+    let sb = fleet.switchboard(Builder::new()).await;
     // Push the ring (1024 events) past index 2.
     for i in 0..1100 {
         let on = if i % 2 == 0 { "false" } else { "true" };
         let (status, _) = sb
-            .call(sb.req(
+            .call(sb.request(
                 Method::PATCH,
                 &format!("/v0/cluster?monitoringEnabled={on}"),
             ))

@@ -4,14 +4,13 @@
 //! plain and gzip, with `?raw` and trailing-slash aliases; the other
 //! Traffic Monitor endpoints in their shapes.
 
-mod api_common;
+mod common;
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
 
-use api_common::sb::Fleet;
-use api_common::*;
+use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -86,7 +85,7 @@ fn check_shape(doc: &Value, names: &[&str], cluster: &str) {
 
 /// GETs `path` without credentials, plain or asking for gzip; returns the
 /// JSON and whether it came gzipped.
-async fn fetch(sb: &Sb, path: &str, gzip: bool) -> (Value, bool) {
+async fn fetch(sb: &Switchboard, path: &str, gzip: bool) -> (Value, bool) {
     let mut rb = sb.bare(Method::GET, &sb.api_url(path));
     if gzip {
         rb = rb.header("Accept-Encoding", "gzip");
@@ -114,8 +113,8 @@ async fn fetch(sb: &Sb, path: &str, gzip: bool) -> (Value, bool) {
 }
 
 /// CrStates both ways; asserts plain and gzip agree on availability.
-async fn cr_states(sb: &Sb, names: &[&str], path: &str) -> (Value, RouterView) {
-    let cluster = sb.knobs.tm_cluster.clone();
+async fn cr_states(sb: &Switchboard, names: &[&str], path: &str) -> (Value, RouterView) {
+    let cluster = sb.builder().tm_cluster.clone();
     let (plain, was_gzip) = fetch(sb, path, false).await;
     assert!(!was_gzip);
     let (zipped, was_gzip) = fetch(sb, path, true).await;
@@ -137,9 +136,9 @@ const NAMES: [&str; 3] = ["db-0", "db-1", "db-2"];
 async fn crstates_in_health_mode() {
     let fleet = Fleet::start(3).await;
     let sb = fleet
-        .switchboard(Knobs {
+        .switchboard(Builder {
             tm_cluster: "galera".into(),
-            ..Knobs::default()
+            ..Builder::new()
         })
         .await;
     let (doc, view) = cr_states(&sb, &NAMES, "/publish/CrStates").await;
@@ -150,7 +149,7 @@ async fn crstates_in_health_mode() {
         json!("REPORTED - available")
     );
 
-    fleet.health[1].set(Health::Http503);
+    fleet.health[1].set(Health::Status503);
     sb.wait_state(Duration::from_secs(5), "db-1 unhealthy", |s| {
         s["backends"][1]["healthy"] == json!(false)
     })
@@ -162,7 +161,7 @@ async fn crstates_in_health_mode() {
         json!("REPORTED - unavailable: HTTP 503")
     );
 
-    let patch = sb.req(
+    let patch = sb.request(
         Method::PATCH,
         "/v0/backends/db-2?state=disabled&message=disk",
     );
@@ -182,7 +181,7 @@ async fn crstates_in_health_mode() {
     );
 
     assert_eq!(
-        sb.call(sb.req(Method::PATCH, "/v0/cluster?monitoringEnabled=false"))
+        sb.call(sb.request(Method::PATCH, "/v0/cluster?monitoringEnabled=false"))
             .await
             .0,
         200
@@ -195,7 +194,7 @@ async fn crstates_in_health_mode() {
     );
 
     assert_eq!(
-        sb.call(sb.req(Method::PATCH, "/v0/cluster?trafficEnabled=false&message=mw"))
+        sb.call(sb.request(Method::PATCH, "/v0/cluster?trafficEnabled=false&message=mw"))
             .await
             .0,
         200
@@ -280,9 +279,9 @@ async fn crstates_in_health_mode() {
 async fn crstates_in_active_only_mode_with_connection_counts() {
     let fleet = Fleet::start(3).await;
     let sb = fleet
-        .switchboard(Knobs {
+        .switchboard(Builder {
             tm_publish: "active-only",
-            ..Knobs::default()
+            ..Builder::new()
         })
         .await;
     let (doc, view) = cr_states(&sb, &NAMES, "/publish/CrStates").await;
@@ -291,14 +290,14 @@ async fn crstates_in_active_only_mode_with_connection_counts() {
     let (_, raw) = cr_states(&sb, &NAMES, "/publish/CrStates?raw").await;
     assert_eq!(avail(&raw), [true, true, true]);
 
-    let _a = Session::open(sb.ports.proxy).await;
-    let _b = Session::open(sb.ports.proxy).await;
+    let _a = open_session(sb.ports.proxy).await;
+    let _b = open_session(sb.ports.proxy).await;
     let (statuses, _) = fetch(&sb, "/api/cache-statuses/", false).await;
     assert_eq!(statuses["db-0"]["connection_count"], json!(2));
     assert_eq!(statuses["db-1"]["connection_count"], json!(0));
 
-    fleet.health[0].set(Health::Http503);
-    sb.wait_active(Some("db-1")).await;
+    fleet.health[0].set(Health::Status503);
+    sb.wait_active(Some("db-1"), Duration::from_secs(10)).await;
     let (doc, view) = cr_states(&sb, &NAMES, "/publish/CrStates").await;
     assert_eq!(avail(&view), [false, true, false]);
     assert_eq!(

@@ -3,12 +3,11 @@
 //! changes; every PATCH input class; ROUTING_OFF severing through the API;
 //! monitoring off freezing the active.
 
-mod api_common;
+mod common;
 
 use std::time::Duration;
 
-use api_common::sb::Fleet;
-use api_common::*;
+use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -83,7 +82,7 @@ fn check_cluster(
         .expect("lastUpdated is RFC 3339")
 }
 
-async fn backends(sb: &Sb) -> Vec<Value> {
+async fn backends(sb: &Switchboard) -> Vec<Value> {
     sb.json("/v0/backends")
         .await
         .as_array()
@@ -94,7 +93,7 @@ async fn backends(sb: &Sb) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shapes_follow_failovers_patches_and_sessions() {
     let fleet = Fleet::start(3).await;
-    let sb = fleet.switchboard(Knobs::default()).await;
+    let sb = fleet.switchboard(Builder::new()).await;
     let proxy = sb.ports.proxy;
 
     let list = backends(&sb).await;
@@ -114,7 +113,7 @@ async fn shapes_follow_failovers_patches_and_sessions() {
     // Exact session counts, read right after the sessions are established.
     let mut on_db0 = Vec::new();
     for n in 1..=3u64 {
-        on_db0.push(Session::open(proxy).await);
+        on_db0.push(open_session(proxy).await);
         check_backend(&backends(&sb).await[0], &fleet, 0, true, n, true, true);
     }
     drop(on_db0.pop());
@@ -124,10 +123,10 @@ async fn shapes_follow_failovers_patches_and_sessions() {
     .await;
 
     // Failover: db-0 fails its health check; its sessions are severed.
-    fleet.health[0].set(Health::Http503);
-    sb.wait_active(Some("db-1")).await;
+    fleet.health[0].set(Health::Status503);
+    sb.wait_active(Some("db-1"), Duration::from_secs(10)).await;
     for s in &mut on_db0 {
-        s.expect_eof(Duration::from_secs(3)).await;
+        expect_eof_or_reset(s, Duration::from_secs(3)).await;
     }
     wait_until(Duration::from_secs(5), "db-0 at 0 sessions", || async {
         backends(&sb).await[0]["currentSessionCount"] == json!(0)
@@ -146,12 +145,12 @@ async fn shapes_follow_failovers_patches_and_sessions() {
         false,
     );
 
-    let mut on_db1 = vec![Session::open(proxy).await, Session::open(proxy).await];
+    let mut on_db1 = vec![open_session(proxy).await, open_session(proxy).await];
     check_backend(&backends(&sb).await[1], &fleet, 1, true, 2, true, true);
 
     // Drain db-1 by PATCH: the answer is the backend object, not electable.
     let (status, b) = sb
-        .call(sb.req(
+        .call(sb.request(
             Method::PATCH,
             "/v0/backends/db-1?state=drain&message=upgrade",
         ))
@@ -171,13 +170,13 @@ async fn shapes_follow_failovers_patches_and_sessions() {
         false,
     );
     for s in &mut on_db1 {
-        s.expect_eof(Duration::from_secs(3)).await; // drain_timeout = 0
+        expect_eof_or_reset(s, Duration::from_secs(3)).await; // drain_timeout = 0
     }
 
     // Routing off by PATCH (JSON body): every backend's trafficEnabled false.
     let (status, c) = sb
         .call(
-            sb.req(Method::PATCH, "/v0/cluster")
+            sb.request(Method::PATCH, "/v0/cluster")
                 .json_body(json!({"trafficEnabled": false, "message": "maint"})),
         )
         .await;
@@ -199,14 +198,14 @@ async fn shapes_follow_failovers_patches_and_sessions() {
     );
 
     let (status, c) = sb
-        .call(sb.req(Method::PATCH, "/v0/cluster?trafficEnabled=true"))
+        .call(sb.request(Method::PATCH, "/v0/cluster?trafficEnabled=true"))
         .await;
     assert_eq!(status, 200, "{c}");
     check_cluster(&c, &fleet, Some(2), true, "", true);
     let list = backends(&sb).await;
     check_backend(&list[1], &fleet, 1, true, 0, false, false); // still drained
     check_backend(&list[2], &fleet, 2, true, 0, true, true);
-    let _s = Session::open(proxy).await;
+    let _s = open_session(proxy).await;
     check_backend(&backends(&sb).await[2], &fleet, 2, true, 1, true, true);
 }
 
@@ -241,8 +240,8 @@ fn assert_error(got: (u16, Value), status: u16, field: Option<&str>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_patch_input_class() {
     let fleet = Fleet::start(2).await;
-    let sb = fleet.switchboard(Knobs::default()).await;
-    let patch = |q: &str| sb.req(Method::PATCH, &format!("/v0/cluster{q}"));
+    let sb = fleet.switchboard(Builder::new()).await;
+    let patch = |q: &str| sb.request(Method::PATCH, &format!("/v0/cluster{q}"));
 
     // Every Go spelling, from the query string.
     for (spelling, value) in [
@@ -362,7 +361,7 @@ async fn every_patch_input_class() {
     assert_eq!(sb.json("/v0/cluster").await["trafficEnabled"], json!(true));
 
     // Backends.
-    let backend = |q: &str| sb.req(Method::PATCH, &format!("/v0/backends/{q}"));
+    let backend = |q: &str| sb.request(Method::PATCH, &format!("/v0/backends/{q}"));
     assert_error(
         sb.call(backend("db-9?state=drain")).await,
         404,
@@ -406,11 +405,11 @@ async fn every_patch_input_class() {
 
     // Wrong methods and unknown paths.
     for method in [Method::POST, Method::PUT, Method::DELETE] {
-        let got = sb.call(sb.req(method.clone(), "/v0/cluster")).await;
+        let got = sb.call(sb.request(method.clone(), "/v0/cluster")).await;
         assert_error(got, 405, None);
     }
     assert_error(
-        sb.call(sb.req(Method::POST, "/v0/backends")).await,
+        sb.call(sb.request(Method::POST, "/v0/backends")).await,
         405,
         None,
     );
@@ -425,7 +424,7 @@ async fn every_patch_input_class() {
 
 /// A PATCH with a chunked body of `size` bytes over a raw socket; returns
 /// the raw response head and body.
-async fn chunked_patch(sb: &Sb, size: usize) -> String {
+async fn chunked_patch(sb: &Switchboard, size: usize) -> String {
     use base64::Engine;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(sb.ports.api).await.unwrap();
@@ -457,23 +456,23 @@ async fn chunked_patch(sb: &Sb, size: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routing_off_by_api_severs_every_session() {
     let fleet = Fleet::start(2).await;
-    let sb = fleet.switchboard(Knobs::default()).await;
+    let sb = fleet.switchboard(Builder::new()).await;
     let mut sessions = Vec::new();
     for _ in 0..4 {
-        sessions.push(Session::open(sb.ports.proxy).await);
+        sessions.push(open_session(sb.ports.proxy).await);
     }
     assert_eq!(backends(&sb).await[0]["currentSessionCount"], json!(4));
     let (status, c) = sb
-        .call(sb.req(
+        .call(sb.request(
             Method::PATCH,
             "/v0/cluster?trafficEnabled=0&message=maintenance+window",
         ))
         .await;
     assert_eq!((status, c["trafficEnabled"].clone()), (200, json!(false)));
     for s in &mut sessions {
-        s.expect_eof(Duration::from_secs(3)).await;
+        expect_eof_or_reset(s, Duration::from_secs(3)).await;
     }
-    expect_refused_session(sb.ports.proxy).await;
+    expect_closed_at_once(sb.ports.proxy, Duration::from_secs(3)).await;
     wait_until(Duration::from_secs(5), "all session counts 0", || async {
         backends(&sb)
             .await
@@ -506,43 +505,43 @@ async fn routing_off_by_api_severs_every_session() {
         routing[0]
     );
 
-    sb.call(sb.req(Method::PATCH, "/v0/cluster?trafficEnabled=1"))
+    sb.call(sb.request(Method::PATCH, "/v0/cluster?trafficEnabled=1"))
         .await;
     // The PATCH answers once the proxy acts on it: the very next session is routed.
-    let _s = Session::open(sb.ports.proxy).await;
+    let _s = open_session(sb.ports.proxy).await;
     assert_eq!(backends(&sb).await[0]["currentSessionCount"], json!(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitoring_off_freezes_the_active_while_its_health_fails() {
     let fleet = Fleet::start(2).await;
-    let sb = fleet.switchboard(Knobs::default()).await;
+    let sb = fleet.switchboard(Builder::new()).await;
     let (status, c) = sb
-        .call(sb.req(Method::PATCH, "/v0/cluster?monitoringEnabled=false"))
+        .call(sb.request(Method::PATCH, "/v0/cluster?monitoringEnabled=false"))
         .await;
     assert_eq!(
         (status, c["monitoringEnabled"].clone()),
         (200, json!(false))
     );
-    fleet.health[0].set(Health::Http503);
+    fleet.health[0].set(Health::Status503);
     // Observe for ten probe intervals: nothing may move.
     let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_millis(10 * sb.knobs.interval_ms) {
+    while started.elapsed() < Duration::from_millis(10 * sb.builder().interval_ms) {
         let list = backends(&sb).await;
         assert_eq!(list[0]["active"], json!(true), "{list:?}");
         assert_eq!(list[0]["healthy"], json!(true), "{list:?}");
-        tokio::time::sleep(api_common::POLL).await;
+        tokio::time::sleep(POLL).await;
     }
     let state = sb.state().await;
     assert_eq!(state["monitoring"]["enabled"], json!(false));
-    let _s = Session::open(sb.ports.proxy).await;
+    let _s = open_session(sb.ports.proxy).await;
     assert_eq!(backends(&sb).await[0]["currentSessionCount"], json!(1));
 
     let (status, c) = sb
-        .call(sb.req(Method::PATCH, "/v0/cluster?monitoringEnabled=true"))
+        .call(sb.request(Method::PATCH, "/v0/cluster?monitoringEnabled=true"))
         .await;
     assert_eq!((status, c["monitoringEnabled"].clone()), (200, json!(true)));
-    sb.wait_active(Some("db-1")).await;
+    sb.wait_active(Some("db-1"), Duration::from_secs(10)).await;
     let c = sb.json("/v0/cluster").await;
     assert_eq!(c["activeBackend"]["name"], json!("db-1"));
 }

@@ -10,7 +10,6 @@ mod common;
 
 use std::time::Duration;
 
-use common::switchboard::{run_args, run_cli, Ports};
 use common::*;
 
 const SECRET: &str = "hunter2-do-not-print";
@@ -131,29 +130,6 @@ fn an_unknown_extension_and_a_missing_file_are_configuration_errors() {
     }
 }
 
-/// The Go switchboard's documented example (cf. its `validConfig.yml`),
-/// pointed at loopback ports, plus pxc-release's `BindAddress`.
-fn go_yaml(p: &Ports, backends: &[(&Backend, &HealthEndpoint)], static_dir: &str) -> String {
-    let mut y = format!(
-        "API:\n  Port: {}\n  AggregatorPort: {}\n  Username: admin\n  Password: {SECRET}\n  ForceHttps: true\nProxy:\n  Port: {}\n  HealthcheckTimeoutMillis: 500\n  Backends:\n",
-        p.api.port(),
-        p.aggregator.port(),
-        p.proxy.port()
-    );
-    for (b, h) in backends {
-        y += &format!(
-            "  - Host: 127.0.0.1\n    Port: {}\n    StatusPort: {}\n    StatusEndpoint: api/v1/status\n    Name: {}\n",
-            b.addr.port(),
-            h.addr.port(),
-            b.name
-        );
-    }
-    y + &format!(
-        "HealthPort: {}\nStaticDir: {static_dir}\nBindAddress: 127.0.0.1\n",
-        p.health.port()
-    )
-}
-
 async fn go_file_runs_unchanged(extension: &str) {
     let (b0, b1) = (
         Backend::greeting("backend-0").await,
@@ -163,21 +139,15 @@ async fn go_file_runs_unchanged(extension: &str) {
         HealthEndpoint::healthy(0).await,
         HealthEndpoint::healthy(1).await,
     );
+    // The Go switchboard's documented example (cf. its `validConfig.yml`),
+    // pointed at loopback ports, plus pxc-release's `BindAddress`.
     let dir = TempDir::new("go");
-    let static_dir = dir.path().display().to_string();
-    let sb = Switchboard::launch(dir, SECRET, &[], false, |dir, ports| {
-        let yaml = go_yaml(ports, &[(&b0, &h0), (&b1, &h1)], &static_dir);
-        let path = dir.join(format!("switchboard.{extension}"));
-        let text = if extension == "json" {
-            let value: serde_json::Value = serde_norway::from_str(&yaml).unwrap();
-            value.to_string()
-        } else {
-            yaml
-        };
-        std::fs::write(&path, text).unwrap();
-        run_args(&path)
-    })
-    .await;
+    let go = GoConfig {
+        force_https: true,
+        static_dir: Some(dir.path().display().to_string()),
+        ..GoConfig::new(vec![(&b0, &h0), (&b1, &h1)], SECRET)
+    };
+    let sb = go.start(dir, extension).await;
     let health = sb.ports.health;
     sb.wait_active(Some("backend-0"), Duration::from_secs(5))
         .await;

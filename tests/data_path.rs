@@ -13,7 +13,6 @@ mod common;
 use std::time::Duration;
 
 use common::data::echo_transfer;
-use common::switchboard::sessions;
 use common::*;
 
 const MIB: u64 = 1 << 20;

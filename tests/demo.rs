@@ -39,20 +39,7 @@ async fn post(url: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_proxies_and_fails_over_when_a_backend_is_broken() {
-    let sb = Switchboard::launch(TempDir::new("demo"), "switchboard", &[], true, |_, p| {
-        [
-            "demo",
-            "--listen",
-            &p.proxy.to_string(),
-            "--standby-listen",
-            &p.standby.to_string(),
-            "--api-listen",
-            &p.api.to_string(),
-        ]
-        .map(String::from)
-        .to_vec()
-    })
-    .await;
+    let sb = Switchboard::demo(None).await;
     let out = sb.stdout();
     assert!(
         out.contains(&sb.proxy.to_string()),

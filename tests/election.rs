@@ -7,7 +7,6 @@ mod common;
 
 use std::time::Duration;
 
-use common::switchboard::{backend, sessions};
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,6 +95,38 @@ async fn startup_elects_the_lowest_index_even_when_a_higher_one_answers_first() 
     );
     let (_s, who) = greet(sb.proxy).await;
     assert_eq!(who, "b0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring_configured_off_still_elects_at_startup_then_freezes() {
+    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
+    let (h0, h1) = (
+        HealthEndpoint::healthy(0).await,
+        HealthEndpoint::healthy(1).await,
+    );
+    let sb = Builder {
+        monitoring: false,
+        ..Builder::new()
+    }
+    .interval(50, 300)
+    .backend(&b0, &h0)
+    .backend(&b1, &h1)
+    .start()
+    .await;
+    let state = sb.state().await;
+    assert_eq!(state["active"], "b0", "the startup round elects: {state}");
+    assert_eq!(state["monitoring"]["enabled"], false, "{state}");
+    let (_s, who) = greet(sb.proxy).await;
+    assert_eq!(who, "b0");
+    // Frozen: b0 breaks, no probe sees it, the active stays.
+    let probes = h0.requests();
+    h0.set(Health::Status503);
+    // Deliberately let 10 probe intervals pass: with monitoring on, b0
+    // would have been probed and failed over within the first one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(h0.requests(), probes, "no probe after the startup round");
+    let (_s, who) = greet(sb.proxy).await;
+    assert_eq!(who, "b0", "the active stays frozen");
 }
 
 /// b0 (index 0) fails, b1 (index 1) takes over with a session on it, then

@@ -13,7 +13,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::switchboard::{backend, sessions};
 use common::*;
 
 const INTERVAL_MS: u64 = 200;

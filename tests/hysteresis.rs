@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::switchboard::backend;
 use common::*;
 
 /// The probe history of `name` and the index of the probe that caused its

@@ -10,7 +10,6 @@ mod common;
 
 use std::time::Duration;
 
-use common::switchboard::{backend, sessions};
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,6 @@ mod common;
 
 use std::time::Duration;
 
-use common::switchboard::backend;
 use common::*;
 
 async fn greet_on(addr: std::net::SocketAddr, expect: &str) -> tokio::net::TcpStream {

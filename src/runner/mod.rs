@@ -3,8 +3,9 @@
 //!
 //! Start: restore operator state (a bad state file is a configuration error)
 //! → bus and cluster → monitor (and wait, at most one probe timeout, for the
-//! first verdicts so the first clients find an active) → bridge (route table
-//! primed, proxy ports bound) → combiner → API. Stop (SIGTERM/SIGINT, SPEC 6):
+//! first verdicts so the first clients find an active; monitoring restored
+//! off is applied only after them) → bridge (route table primed, proxy ports
+//! bound) → combiner → API. Stop (SIGTERM/SIGINT, SPEC 6):
 //! API and health listeners close, the proxy ports serve on for
 //! `shutdown_delay`, then stop accepting, open sessions get up to
 //! `drain_timeout`, the rest are severed.
@@ -69,7 +70,20 @@ pub async fn start(config: Config, demo: Option<DemoControl>) -> Result<Running,
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_CAPACITY);
     let bus = Bus::new(capacity, DEFAULT_RING);
-    let cluster = Cluster::new(&config, &restored, bus);
+    // Monitoring off (from the state file, or `[monitor] enabled = false`)
+    // freezes the verdicts and the active, but a starting process has
+    // neither: with probing off from the start nothing would ever be
+    // elected, and every client would be closed. So the first verdicts are
+    // taken with monitoring on and the freeze applied right after them,
+    // before the proxy ports open.
+    let frozen_by = match restored.monitoring_enabled {
+        Some(false) => Some("state file"),
+        None if !config.monitor.enabled => Some("config: monitor.enabled = false"),
+        _ => None,
+    };
+    let mut startup = restored;
+    startup.monitoring_enabled = Some(true);
+    let cluster = Cluster::new(&config, &startup, bus);
 
     let stop_background = CancellationToken::new();
     tokio::spawn(event_log::run(
@@ -82,6 +96,10 @@ pub async fn start(config: Config, demo: Option<DemoControl>) -> Result<Running,
         config.monitor.timeout + Duration::from_millis(100),
     )
     .await;
+    if let Some(actor) = frozen_by {
+        // In force even if it cannot be saved (the error is logged).
+        let _ = cluster.set_monitoring(false, actor);
+    }
 
     let bridge = Bridge::start(&config, &cluster, kicker)
         .await

@@ -1,53 +1,56 @@
 //! `Builder`: the native TOML configuration (SPEC 4.1) of a switchboard
-//! under test, from the knobs tests turn (backends with galera checks,
+//! under test, from every knob tests turn: backends with galera checks,
 //! probe interval and timeout, rise/fall, failback, standby port, shutdown
-//! delay and drain, connect timeout, API password, extra environment), and
-//! the [`Ports`] one start attempt binds. `Builder::start` hands the file to
-//! [`Switchboard::launch`].
+//! delay and drain, connect timeout, the API (password, public reads and
+//! metrics, `force_https`, health, metrics and springboard listeners,
+//! `static_dir`), the Traffic Monitor section, the operator state file, the
+//! log level and extra environment. `Builder::start` writes the file for
+//! the ports of each start attempt and hands it to [`Switchboard::launch`].
+//!
+//! Set knobs with the methods, or with struct update syntax
+//! (`Builder { public_reads: true, ..Builder::new() }`).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use super::switchboard::{run_args, USER};
-use super::{free_addr, Backend, HealthEndpoint, Switchboard, TempDir};
-
-/// The ports of one start attempt.
-#[derive(Debug, Clone, Copy)]
-pub struct Ports {
-    pub proxy: SocketAddr,
-    pub standby: SocketAddr,
-    pub api: SocketAddr,
-    pub health: SocketAddr,
-    pub aggregator: SocketAddr,
-}
-
-impl Ports {
-    pub fn fresh() -> Ports {
-        Ports {
-            proxy: free_addr(),
-            standby: free_addr(),
-            api: free_addr(),
-            health: free_addr(),
-            aggregator: free_addr(),
-        }
-    }
-}
+use super::process::run_args;
+use super::{Backend, HealthEndpoint, Ports, Switchboard, TempDir, USER};
 
 /// Native TOML config knobs (durations in ms).
 #[derive(Clone)]
 pub struct Builder {
-    backends: Vec<(String, SocketAddr, String)>,
+    /// (name, data address, galera check URL) in config order.
+    pub backends: Vec<(String, SocketAddr, String)>,
     pub interval_ms: u64,
     pub timeout_ms: u64,
     pub rise: u32,
     pub fall: u32,
     pub failback: bool,
+    /// `[monitor] enabled`.
+    pub monitoring: bool,
     pub sever_on_failover: bool,
     pub standby: bool,
     pub shutdown_delay_ms: u64,
     pub drain_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     pub password: String,
+    pub public_reads: bool,
+    pub public_metrics: bool,
+    pub force_https: bool,
+    pub health_listen: bool,
+    pub metrics_listen: bool,
+    /// The springboard page, listing `proxy_uris`.
+    pub aggregator_listen: bool,
+    pub proxy_uris: Vec<String>,
+    pub static_dir: Option<PathBuf>,
+    pub tm_cluster: String,
+    pub tm_publish: &'static str,
+    pub tm_public: bool,
+    /// `[state] file`.
+    pub state_file: Option<PathBuf>,
+    /// `--log-level`.
+    pub log_level: &'static str,
     pub env: Vec<(String, String)>,
 }
 
@@ -55,7 +58,10 @@ impl Builder {
     /// Defaults: probe every 200 ms with a generous 1 s timeout (a busy
     /// debug build must not fail probes in tests that are not about the
     /// monitor), rise = fall = 1, failback, sever on failover, no standby
-    /// port, no shutdown delay or drain, 1 s connect timeout.
+    /// port, no shutdown delay or drain, 1 s connect timeout; the API closed
+    /// (no public reads or metrics), no `force_https`, no extra listeners;
+    /// Traffic Monitor cluster `db`, publish `health`, public; no state
+    /// file; log level `info`.
     pub fn new() -> Builder {
         Builder {
             backends: Vec::new(),
@@ -64,12 +70,26 @@ impl Builder {
             rise: 1,
             fall: 1,
             failback: true,
+            monitoring: true,
             sever_on_failover: true,
             standby: false,
             shutdown_delay_ms: 0,
             drain_timeout_ms: 0,
             connect_timeout_ms: 1000,
             password: "test-secret-pw".into(),
+            public_reads: false,
+            public_metrics: false,
+            force_https: false,
+            health_listen: false,
+            metrics_listen: false,
+            aggregator_listen: false,
+            proxy_uris: Vec::new(),
+            static_dir: None,
+            tm_cluster: "db".into(),
+            tm_publish: "health",
+            tm_public: true,
+            state_file: None,
+            log_level: "info",
             env: Vec::new(),
         }
     }
@@ -108,6 +128,11 @@ impl Builder {
         self
     }
 
+    pub fn state_file(mut self, path: PathBuf) -> Builder {
+        self.state_file = Some(path);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Builder {
         self.env.push((key.into(), value.into()));
         self
@@ -127,14 +152,18 @@ impl Builder {
         );
         let _ = writeln!(
             t,
-            "[monitor]\ninterval = \"{}ms\"\ntimeout = \"{}ms\"\nrise = {}\nfall = {}\nfailback = {}\n",
-            self.interval_ms, self.timeout_ms, self.rise, self.fall, self.failback
+            "[monitor]\ninterval = \"{}ms\"\ntimeout = \"{}ms\"\nrise = {}\nfall = {}\nfailback = {}\nenabled = {}\n",
+            self.interval_ms, self.timeout_ms, self.rise, self.fall, self.failback, self.monitoring
         );
+        self.api_toml(&mut t, ports);
         let _ = writeln!(
             t,
-            "[api]\nlisten = \"{}\"\nusername = \"{USER}\"\npassword = \"{}\"\n",
-            ports.api, self.password
+            "[traffic_monitor]\ncluster = \"{}\"\npublish = \"{}\"\npublic = {}\n",
+            self.tm_cluster, self.tm_publish, self.tm_public
         );
+        if let Some(file) = &self.state_file {
+            let _ = writeln!(t, "[state]\nfile = \"{}\"\n", file.display());
+        }
         for (name, addr, url) in &self.backends {
             let _ = writeln!(
                 t,
@@ -146,18 +175,46 @@ impl Builder {
         t
     }
 
+    /// The `[api]` section.
+    fn api_toml(&self, t: &mut String, ports: &Ports) {
+        let _ = writeln!(
+            t,
+            "[api]\nlisten = \"{}\"\nusername = \"{USER}\"\npassword = \"{}\"\npublic_reads = {}\npublic_metrics = {}\nforce_https = {}",
+            ports.api, self.password, self.public_reads, self.public_metrics, self.force_https
+        );
+        if self.health_listen {
+            let _ = writeln!(t, "health_listen = \"{}\"", ports.health);
+        }
+        if self.metrics_listen {
+            let _ = writeln!(t, "metrics_listen = \"{}\"", ports.metrics);
+        }
+        if self.aggregator_listen {
+            let _ = writeln!(t, "aggregator_listen = \"{}\"", ports.aggregator);
+            let uris: Vec<String> = self.proxy_uris.iter().map(|u| format!("\"{u}\"")).collect();
+            let _ = writeln!(t, "proxy_uris = [{}]", uris.join(", "));
+        }
+        if let Some(dir) = &self.static_dir {
+            let _ = writeln!(t, "static_dir = \"{}\"", dir.display());
+        }
+        t.push('\n');
+    }
+
     /// Starts the binary with this config; panics if it does not come up.
     pub async fn start(self) -> Switchboard {
         let dir = TempDir::new("sb");
         let password = self.password.clone();
         let env = self.env.clone();
         let standby = self.standby;
-        Switchboard::launch(dir, &password, &env, standby, |dir, ports| {
+        let mut sb = Switchboard::launch(dir, &password, &env, standby, |dir, ports| {
             let path = dir.join("switchboard.toml");
             std::fs::write(&path, self.toml(ports)).unwrap();
-            run_args(&path)
+            let mut args = vec!["--log-level".to_string(), self.log_level.to_string()];
+            args.extend(run_args(&path));
+            args
         })
-        .await
+        .await;
+        sb.builder = Some(self);
+        sb
     }
 }
 

@@ -1,5 +1,6 @@
 //! Client helpers: connect through the proxy, read a backend's greeting,
-//! round-trip bytes, and expect EOF or a reset, each bounded by a deadline.
+//! round-trip bytes, open a session proven established by an echo, and
+//! expect EOF or a reset, each bounded by a deadline.
 //!
 //! Every helper either returns within its timeout or panics saying what it
 //! waited for; none of them sleeps.
@@ -129,6 +130,26 @@ pub async fn assert_echo(stream: &mut TcpStream, what: &str) {
         ping(stream, b"ping\n").await,
         "{what}: the session should still echo"
     );
+}
+
+/// Connects to `addr` and round-trips one echo, so the proxy has certainly
+/// connected to a backend and counted the session when this returns. For
+/// echo backends (a greeting would arrive first).
+pub async fn open_session(addr: SocketAddr) -> TcpStream {
+    let mut stream = connect(addr).await;
+    assert!(
+        ping(&mut stream, b"x").await,
+        "session through {addr} closed before the echo (routing off or no backend?)"
+    );
+    stream
+}
+
+/// Connects to `addr` and expects the proxy to close the connection at once
+/// (routing off, no active): EOF or a reset within `within`, which is
+/// returned.
+pub async fn expect_closed_at_once(addr: SocketAddr, within: Duration) -> Duration {
+    let mut stream = connect(addr).await;
+    expect_eof_or_reset(&mut stream, within).await
 }
 
 /// Reads (and discards) until EOF or a reset; panics after `within`.

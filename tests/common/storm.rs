@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
-use super::switchboard::{sessions, Switchboard};
 use super::{ms, try_eof_or_reset, try_greet, wait_until, Backend, Health, HealthEndpoint};
+use super::{sessions, Switchboard};
 
 /// A session a worker holds: its stream, who greeted it, and how many
 /// flips had started when the greeting arrived.
