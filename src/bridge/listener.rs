@@ -2,20 +2,56 @@
 //!
 //! It only accepts and hands each connection to its own session task; it
 //! never waits on another task, so a slow backend or a busy API cannot slow
-//! the next accept. Accept errors that come from resource exhaustion (EMFILE,
-//! ENFILE, ENOBUFS, ENOMEM) back off exponentially up to one second and
-//! recover by themselves; they never spin a core or end the process.
+//! the next accept. One wake-up takes every connection already queued (up to
+//! [`BATCH`]) without going back through `select!` for each. Accept errors
+//! that come from resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM) back
+//! off exponentially up to one second and recover by themselves; they never
+//! spin a core or end the process.
+//!
+//! Sessions run on the main (work-stealing) runtime. A thread-per-core
+//! variant (one current-thread runtime and one `SO_REUSEPORT` socket per
+//! core) was measured too: slightly better median latency, but 4-5× worse
+//! p99 on a loaded two-core machine, where a preempted thread stalls all of
+//! its sessions and no other thread can pick them up (BENCHMARKS.md).
 
+use std::future::poll_fn;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::bridge::session::{Session, SessionContext};
 use crate::bus::PortRole;
+
+/// The accept queue a proxy port asks for; the kernel caps it at
+/// `net.core.somaxconn`. tokio's `TcpListener::bind` asks for 128, which a
+/// burst of connects (every client of a severed backend reconnecting at
+/// once) overflows: the kernel drops their SYNs and each of those clients
+/// waits a whole SYN retransmit (1 s) before it gets in.
+pub const BACKLOG: u32 = 65_535;
+
+/// Connections taken per wake-up of the accept loop, beyond the first.
+pub const BATCH: usize = 64;
+
+/// Binds a proxy port like `TcpListener::bind` (SO_REUSEADDR) but with a
+/// deep accept queue, and `TCP_NODELAY`, which the accepted connections
+/// inherit (Linux), saving a syscall per connection.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let _ = socket.set_nodelay(true);
+    socket.listen(BACKLOG)
+}
 
 /// The accept loop of one port.
 pub struct ProxyListener {
@@ -25,26 +61,29 @@ pub struct ProxyListener {
 }
 
 impl ProxyListener {
-    /// Accepts until `stop` is cancelled; the listening socket closes when
-    /// this returns.
+    /// Accepts until `stop` is cancelled, then serves what is left in the
+    /// backlog; the listening socket closes when this returns.
     pub async fn run(self, stop: CancellationToken) {
         let mut backoff = Duration::ZERO;
         loop {
             let accepted = tokio::select! {
                 biased;
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => return self.serve_backlog(),
                 accepted = self.listener.accept() => accepted,
             };
             match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::ZERO;
-                    let session = Session {
-                        client: stream,
-                        peer,
-                        port: self.port,
-                        context: self.context.clone(),
-                    };
-                    tokio::spawn(session.run());
+                    self.spawn_session(stream, peer);
+                    // Take what else is queued already, without a trip
+                    // through select! and the stop token for each. Errors
+                    // are left to the next accept() above.
+                    for _ in 0..BATCH {
+                        match poll_fn(|cx| Poll::Ready(self.listener.poll_accept(cx))).await {
+                            Poll::Ready(Ok((stream, peer))) => self.spawn_session(stream, peer),
+                            _ => break,
+                        }
+                    }
                 }
                 Err(e) if is_transient(&e) => {
                     debug!(error = %e, "accept: peer went away");
@@ -60,12 +99,47 @@ impl ProxyListener {
             }
         }
     }
+
+    fn spawn_session(&self, client: TcpStream, peer: SocketAddr) {
+        let session = Session {
+            client,
+            peer,
+            port: self.port,
+            context: self.context.clone(),
+        };
+        tokio::spawn(session.run());
+    }
+
+    /// Serves the connections whose handshake the kernel already completed
+    /// (the backlog) before the socket closes. Closing would reset them: a
+    /// client that connected just before the end of `shutdown_delay` would
+    /// see its connect succeed and then a reset instead of being served.
+    fn serve_backlog(&self) {
+        let socket = socket2::SockRef::from(&self.listener);
+        // The listener is non-blocking: this ends at an empty backlog.
+        for _ in 0..BACKLOG {
+            let (conn, peer) = match socket.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if is_transient(&e) => continue,
+                Err(_) => return,
+            };
+            let stream = std::net::TcpStream::from(conn);
+            let (Some(peer), Ok(())) = (peer.as_socket(), stream.set_nonblocking(true)) else {
+                continue;
+            };
+            if let Ok(client) = TcpStream::from_std(stream) {
+                self.spawn_session(client, peer);
+            }
+        }
+    }
 }
 
 /// Errors about one connection that died in the backlog, not about us.
 fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
     )
 }

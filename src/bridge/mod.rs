@@ -4,24 +4,29 @@
 //!
 //! Parts: [`route`] (the lock-free route table and its leases), `reconciler`
 //! (keeps the table in line with the cluster truth, severs), `listener`
-//! (accept loops), `session` (one connection), `relay` (the byte copy),
-//! [`counters`] (exact session counts), `session_ticker` (coalesced
-//! `sessions_changed` events). Nothing in the bridge ever waits on the API or
-//! the monitor; the data path reads only the route table and atomics.
+//! (accept loops), `session` (one connection), `connect` (the backend
+//! connect), `relay` (the byte copy) and `splice` (its Linux fast path for
+//! bulk), [`counters`] (exact session counts), `session_ticker` (coalesced
+//! `sessions_changed` events), `fd_limit` ([`raise_fd_limit`]). Nothing in
+//! the bridge ever waits on the API or the monitor; the data path reads only
+//! the route table and atomics.
 
+mod connect;
 pub mod counters;
+mod fd_limit;
 mod listener;
 mod reconciler;
 mod relay;
 pub mod route;
 mod session;
 mod session_ticker;
+#[cfg(target_os = "linux")]
+mod splice;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +36,7 @@ use crate::config::Config;
 use crate::monitor::ProbeKicker;
 
 pub use counters::{Outcome, SessionCounters};
+pub use fd_limit::raise_fd_limit;
 use listener::ProxyListener;
 use reconciler::RouteReconciler;
 pub use route::{BackendAddr, Routes};
@@ -50,7 +56,11 @@ pub struct Bridge {
 impl Bridge {
     /// Binds the proxy ports and starts routing. The route table is built
     /// from the cluster's current truth before the first accept.
-    pub async fn start(config: &Config, cluster: &Cluster, kicker: ProbeKicker) -> std::io::Result<Bridge> {
+    pub async fn start(
+        config: &Config,
+        cluster: &Cluster,
+        kicker: ProbeKicker,
+    ) -> std::io::Result<Bridge> {
         let backends: Arc<[BackendAddr]> = config
             .backends
             .iter()
@@ -58,7 +68,11 @@ impl Bridge {
                 name: b.name.clone(),
                 host: b.host.clone(),
                 port: b.port,
-                resolved: b.host.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, b.port)),
+                resolved: b
+                    .host
+                    .parse::<IpAddr>()
+                    .ok()
+                    .map(|ip| SocketAddr::new(ip, b.port)),
             })
             .collect();
         let counters = Arc::new(SessionCounters::new(backends.len()));
@@ -78,7 +92,12 @@ impl Bridge {
         reconciler.prime();
         tokio::spawn(reconciler.run(events, stop_tasks.clone()));
         let names = config.backends.iter().map(|b| b.name.clone()).collect();
-        tokio::spawn(session_ticker::run(counters.clone(), names, cluster.bus().clone(), stop_tasks.clone()));
+        tokio::spawn(session_ticker::run(
+            counters.clone(),
+            names,
+            cluster.bus().clone(),
+            stop_tasks.clone(),
+        ));
 
         let context = Arc::new(SessionContext {
             routes: routes.clone(),
@@ -93,9 +112,12 @@ impl Bridge {
         }
         let mut bound = Vec::new();
         for (port, addr) in ports {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind {} port {addr}: {e}", port.as_str())))?;
+            let listener = listener::bind(addr).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot bind {} port {addr}: {e}", port.as_str()),
+                )
+            })?;
             bound.push((port, listener));
         }
         let mut local_addrs = Vec::new();

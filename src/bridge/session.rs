@@ -19,8 +19,9 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::bridge::connect::connect;
 use crate::bridge::counters::{Outcome, SessionCounters};
-use crate::bridge::relay::{relay, Transfer};
+use crate::bridge::relay::{relay, unless_severed, Transfer};
 use crate::bridge::route::{BackendAddr, Decision, Routes};
 use crate::bus::PortRole;
 use crate::monitor::ProbeKicker;
@@ -72,7 +73,9 @@ impl Session {
                     ctx.kicker.kick(backend);
                     // One retry, if the monitor moves the route in time.
                     let moved = !retried
-                        && tokio::time::timeout_at(deadline, route_changes.changed()).await.is_ok();
+                        && tokio::time::timeout_at(deadline, route_changes.changed())
+                            .await
+                            .is_ok();
                     if !moved {
                         return ctx.counters.record(Outcome::ConnectFailed);
                     }
@@ -80,32 +83,38 @@ impl Session {
                 }
             }
         };
+        // TCP_NODELAY: `connect` sets it on the backend socket; the client
+        // socket inherits it from the listening socket on Linux.
+        #[cfg(not(target_os = "linux"))]
         let _ = self.client.set_nodelay(true);
-        let _ = server.set_nodelay(true);
 
         let mut guard = ctx.counters.open(self.port, backend);
         let mut transfer = Transfer::default();
-        tokio::select! {
-            biased;
-            _ = lease.cancelled() => guard.mark_severed(),
-            result = relay(&self.client, &server, &mut transfer) => {
-                if let Err(e) = result {
-                    debug!(backend = %ctx.backends[backend].name, error = %e, "session ended with an error");
-                }
+        let severed = match unless_severed(&lease, relay(&self.client, &server, &mut transfer))
+            .await
+        {
+            None => {
+                guard.mark_severed();
+                true
             }
-        }
+            Some(Err(e)) => {
+                debug!(backend = %ctx.backends[backend].name, error = %e, "session ended with an error");
+                false
+            }
+            Some(Ok(())) => false,
+        };
         ctx.counters.bytes_up.fetch_add(transfer.up, Relaxed);
         ctx.counters.bytes_down.fetch_add(transfer.down, Relaxed);
-        // Sockets close here, before the guard un-counts the session.
-        drop(server);
+        // Sockets close here (the client's first: it is the one waiting
+        // for EOF), before the guard un-counts the session. A sever wakes
+        // every session of the backend at once: each closes its client and
+        // steps back, so all clients see EOF before any backend socket
+        // (half of the closing work) is closed.
         drop(self.client);
+        if severed {
+            tokio::task::yield_now().await;
+        }
+        drop(server);
         drop(guard);
-    }
-}
-
-async fn connect(addr: &BackendAddr) -> io::Result<TcpStream> {
-    match addr.resolved {
-        Some(sa) => TcpStream::connect(sa).await,
-        None => TcpStream::connect((addr.host.as_str(), addr.port)).await,
     }
 }

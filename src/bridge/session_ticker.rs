@@ -24,7 +24,12 @@ pub const TICK: Duration = Duration::from_millis(100);
 /// Last published (opened, closed, severed) per backend and port.
 type Seen = Vec<[(u64, u64, u64); 2]>;
 
-pub async fn run(counters: Arc<SessionCounters>, names: Vec<String>, bus: Bus, stop: CancellationToken) {
+pub async fn run(
+    counters: Arc<SessionCounters>,
+    names: Vec<String>,
+    bus: Bus,
+    stop: CancellationToken,
+) {
     let mut seen: Seen = vec![[(0, 0, 0); 2]; names.len()];
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -34,9 +39,16 @@ pub async fn run(counters: Arc<SessionCounters>, names: Vec<String>, bus: Bus, s
             _ = tick.tick() => {}
         }
         for (pos, name) in names.iter().enumerate() {
-            for (slot, port) in [PortRole::Active, PortRole::Standby].into_iter().enumerate() {
+            for (slot, port) in [PortRole::Active, PortRole::Standby]
+                .into_iter()
+                .enumerate()
+            {
                 let c = counters.of(port, pos);
-                let now = (c.opened.load(Relaxed), c.closed.load(Relaxed), c.severed.load(Relaxed));
+                let now = (
+                    c.opened.load(Relaxed),
+                    c.closed.load(Relaxed),
+                    c.severed.load(Relaxed),
+                );
                 let before = std::mem::replace(&mut seen[pos][slot], now);
                 if now != before {
                     bus.publish(EventKind::SessionsChanged {

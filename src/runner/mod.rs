@@ -61,6 +61,10 @@ pub struct Running {
 /// Starts every part; returns once the proxy and API ports are open.
 pub async fn start(config: Config, demo: Option<DemoControl>) -> Result<Running, StartError> {
     let config = Arc::new(config);
+    match crate::bridge::raise_fd_limit() {
+        Ok((soft, hard)) => tracing::debug!(soft, hard, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let restored = match &config.state.file {
         Some(path) => OperatorState::load(path).map_err(StartError::Config)?,
         None => OperatorState::default(),
