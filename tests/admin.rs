@@ -26,18 +26,14 @@ async fn pair(
     HealthEndpoint,
     HealthEndpoint,
 ) {
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
-    let sb = Builder::new()
-        .interval(30, 500)
-        .standby()
-        .shutdown(0, drain_ms)
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let (sb, [b0, b1], [h0, h1]) = Greeters::start([0, 1])
+        .await
+        .switchboard(
+            Builder::new()
+                .interval(30, 500)
+                .standby()
+                .shutdown(0, drain_ms),
+        )
         .await;
     sb.wait_state(Duration::from_secs(5), "active b0, standby b1", |s| {
         s["active"] == "b0" && s["standby"] == "b1"

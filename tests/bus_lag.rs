@@ -10,17 +10,13 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lagging_reconciler_resyncs_and_never_routes_stale() {
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
-    let sb = Builder::new()
-        .interval(20, 500)
-        .env("SWITCHBOARD_BUS_CAPACITY", "1")
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let (sb, [b0, b1], [h0, _h1]) = Greeters::start([0, 1])
+        .await
+        .switchboard(
+            Builder::new()
+                .interval(20, 500)
+                .env("SWITCHBOARD_BUS_CAPACITY", "1"),
+        )
         .await;
     let report = common::storm::run(&sb, &b0, &h0, &b1, 40, 600).await;
     assert!(report.severed_seen > 0, "{report:?}");

@@ -11,16 +11,9 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equal_indices_never_flap_over_50_probe_rounds() {
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(0).await,
-    );
-    let sb = Builder::new()
-        .interval(20, 500)
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let (sb, [_b0, _b1], [h0, h1]) = Greeters::start([0, 0])
+        .await
+        .switchboard(Builder::new().interval(20, 500))
         .await;
     let state = sb.wait_active(Some("b0"), Duration::from_secs(5)).await;
     assert_eq!(
@@ -69,18 +62,10 @@ async fn equal_indices_never_flap_over_50_probe_rounds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn startup_elects_the_lowest_index_even_when_a_higher_one_answers_first() {
     // b0's first answer is slow, b1's instant; sticky mode must not keep b1.
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
-    h0.script(&[Health::Delayed(0, 100)], Health::Healthy(0));
-    let sb = Builder::new()
-        .interval(50, 300)
-        .failback(false)
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let greeters = Greeters::start([0, 1]).await;
+    greeters.health[0].script(&[Health::Delayed(0, 100)], Health::Healthy(0));
+    let (sb, [_b0, _b1], [_h0, _h1]) = greeters
+        .switchboard(Builder::new().interval(50, 300).failback(false))
         .await;
     let state = sb.wait_active(Some("b0"), Duration::from_secs(2)).await;
     assert_eq!(
@@ -141,17 +126,9 @@ async fn fail_and_heal_b0(
     HealthEndpoint,
     tokio::net::TcpStream,
 ) {
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
-    let sb = Builder::new()
-        .interval(30, 500)
-        .failback(failback)
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let (sb, [b0, b1], [h0, h1]) = Greeters::start([0, 1])
+        .await
+        .switchboard(Builder::new().interval(30, 500).failback(failback))
         .await;
     sb.wait_active(Some("b0"), Duration::from_secs(5)).await;
     h0.set(Health::Status503);

@@ -24,16 +24,9 @@ const REFUSED_BUDGET: Duration = Duration::from_millis(100);
 
 /// b0 (index 0) is active, b1 (index 1) is next; `bad` hits b0's health.
 async fn failover_on(bad: Health, reason: &str) {
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
-    let sb = Builder::new()
-        .interval(INTERVAL_MS, TIMEOUT_MS)
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let (sb, [b0, _b1], [h0, _h1]) = Greeters::start([0, 1])
+        .await
+        .switchboard(Builder::new().interval(INTERVAL_MS, TIMEOUT_MS))
         .await;
     sb.wait_active(Some("b0"), Duration::from_secs(5)).await;
     let mut old = Vec::new();
@@ -107,17 +100,10 @@ async fn failover_on_healthy_false() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_on_a_refused_connect_serves_the_first_client_within_100ms() {
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
     // A long interval: only the bridge's out-of-cycle probe can be this fast.
-    let sb = Builder::new()
-        .interval(10_000, TIMEOUT_MS)
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let (sb, [b0, _b1], [h0, _h1]) = Greeters::start([0, 1])
+        .await
+        .switchboard(Builder::new().interval(10_000, TIMEOUT_MS))
         .await;
     sb.wait_active(Some("b0"), Duration::from_secs(5)).await;
     let (mut old, who) = greet(sb.proxy).await;
@@ -171,16 +157,9 @@ async fn failover_on_a_refused_connect_serves_the_first_client_within_100ms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revived_backend_takes_over_again() {
     // Refused, then back on the same ports: failback to the lower index.
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
-    let sb = Builder::new()
-        .interval(50, 500)
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let (sb, [b0, _b1], [h0, _h1]) = Greeters::start([0, 1])
+        .await
+        .switchboard(Builder::new().interval(50, 500))
         .await;
     sb.wait_active(Some("b0"), Duration::from_secs(5)).await;
     b0.stop().await;

@@ -35,17 +35,9 @@ fn edge(state: &Value, name: &str) -> (Vec<bool>, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rise_and_fall_count_exactly() {
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
-    let sb = Builder::new()
-        .interval(40, 200)
-        .rise_fall(3, 2)
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let (sb, [_b0, _b1], [h0, _h1]) = Greeters::start([0, 1])
+        .await
+        .switchboard(Builder::new().interval(40, 200).rise_fall(3, 2))
         .await;
     let state = sb.wait_active(Some("b0"), Duration::from_secs(5)).await;
     let first_edge = backend(&state, "b0")["healthChangedAt"].clone();

@@ -15,21 +15,9 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn startup_elects_the_lowest_index_and_every_client_reaches_it() {
     // Config order b0, b1, b2; galera indices 2, 0, 1: b1 must win.
-    let (b0, b1, b2) = (
-        Backend::greeting("b0").await,
-        Backend::greeting("b1").await,
-        Backend::greeting("b2").await,
-    );
-    let (h0, h1, h2) = (
-        HealthEndpoint::healthy(2).await,
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
-    let sb = Builder::new()
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .backend(&b2, &h2)
-        .start()
+    let (sb, [b0, _b1, b2], [_h0, _h1, _h2]) = Greeters::start([2, 0, 1])
+        .await
+        .switchboard(Builder::new())
         .await;
 
     let state = sb.wait_active(Some("b1"), Duration::from_secs(5)).await;
@@ -60,16 +48,9 @@ async fn startup_elects_the_lowest_index_and_every_client_reaches_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_lived_session_outlives_probes_and_client_churn() {
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
-    let sb = Builder::new()
-        .interval(20, 500)
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let (sb, [b0, _b1], [h0, _h1]) = Greeters::start([0, 1])
+        .await
+        .switchboard(Builder::new().interval(20, 500))
         .await;
     sb.wait_active(Some("b0"), Duration::from_secs(5)).await;
 

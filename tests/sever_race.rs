@@ -14,16 +14,9 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_session_survives_a_sever_under_2000_connects_and_100_failovers() {
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
-    let sb = Builder::new()
-        .interval(20, 500)
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let (sb, [b0, b1], [h0, _h1]) = Greeters::start([0, 1])
+        .await
+        .switchboard(Builder::new().interval(20, 500))
         .await;
     let report = common::storm::run(&sb, &b0, &h0, &b1, 100, 2000).await;
     assert_eq!(report.connects, 2000);

@@ -18,23 +18,9 @@ async fn greet_on(addr: std::net::SocketAddr, expect: &str) -> tokio::net::TcpSt
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_port_is_severed_only_when_its_own_target_moves() {
-    let (b0, b1, b2) = (
-        Backend::greeting("b0").await,
-        Backend::greeting("b1").await,
-        Backend::greeting("b2").await,
-    );
-    let (h0, h1, h2) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-        HealthEndpoint::healthy(2).await,
-    );
-    let sb = Builder::new()
-        .interval(30, 500)
-        .standby()
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .backend(&b2, &h2)
-        .start()
+    let (sb, [_b0, _b1, _b2], [h0, h1, h2]) = Greeters::start([0, 1, 2])
+        .await
+        .switchboard(Builder::new().interval(30, 500).standby())
         .await;
     let standby = sb.standby.expect("standby port");
     let state = sb
@@ -106,17 +92,9 @@ async fn each_port_is_severed_only_when_its_own_target_moves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_that_becomes_active_keeps_its_standby_sessions() {
-    let (b0, b1) = (Backend::greeting("b0").await, Backend::greeting("b1").await);
-    let (h0, h1) = (
-        HealthEndpoint::healthy(0).await,
-        HealthEndpoint::healthy(1).await,
-    );
-    let sb = Builder::new()
-        .interval(30, 500)
-        .standby()
-        .backend(&b0, &h0)
-        .backend(&b1, &h1)
-        .start()
+    let (sb, [_b0, _b1], [h0, _h1]) = Greeters::start([0, 1])
+        .await
+        .switchboard(Builder::new().interval(30, 500).standby())
         .await;
     let standby = sb.standby.unwrap();
     sb.wait_state(Duration::from_secs(5), "active b0, standby b1", |s| {

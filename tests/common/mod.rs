@@ -54,7 +54,7 @@ pub use {
     backend::Backend,
     builder::Builder,
     client::*,
-    fleet::Fleet,
+    fleet::{Fleet, Greeters},
     go_config::GoConfig,
     health::{Health, HealthEndpoint},
     ports::{free_addr, free_port, listen, Ports},
