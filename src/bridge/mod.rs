@@ -4,13 +4,15 @@
 //!
 //! Parts: [`route`] (the lock-free route table and its leases), `reconciler`
 //! (keeps the table in line with the cluster truth, severs), `listener`
-//! (accept loops), `session` (one connection), `connect` (the backend
+//! (accept loops), `session` (one connection), `closer` (closes severed
+//! sessions' sockets after their clients' FINs), `connect` (the backend
 //! connect), `relay` (the byte copy) and `splice` (its Linux fast path for
 //! bulk), [`counters`] (exact session counts), `session_ticker` (coalesced
 //! `sessions_changed` events), `fd_limit` ([`raise_fd_limit`]). Nothing in
 //! the bridge ever waits on the API or the monitor; the data path reads only
 //! the route table and atomics.
 
+mod closer;
 mod connect;
 pub mod counters;
 mod fd_limit;

@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::bridge::closer;
 use crate::bridge::connect::connect;
 use crate::bridge::counters::{Outcome, SessionCounters};
 use crate::bridge::relay::{relay, unless_severed, Transfer};
@@ -105,16 +106,18 @@ impl Session {
         };
         ctx.counters.bytes_up.fetch_add(transfer.up, Relaxed);
         ctx.counters.bytes_down.fetch_add(transfer.down, Relaxed);
-        // Sockets close here (the client's first: it is the one waiting
-        // for EOF), before the guard un-counts the session. A sever wakes
-        // every session of the backend at once: each closes its client and
-        // steps back, so all clients see EOF before any backend socket
-        // (half of the closing work) is closed.
-        drop(self.client);
+        // Sockets close here, before the guard un-counts the session. A
+        // sever wakes every session of the backend at once; each only shuts
+        // down its client's write side (the FIN: the client sees EOF) and
+        // hands both sockets to the closer (`closer.rs`), which closes them
+        // at a lower priority (nice 10), after the other sessions' FINs.
         if severed {
-            tokio::task::yield_now().await;
+            let _ = socket2::SockRef::from(&self.client).shutdown(std::net::Shutdown::Write);
+            closer::close_later(self.client, server).await;
+        } else {
+            drop(self.client);
+            drop(server);
         }
-        drop(server);
         drop(guard);
     }
 }
