@@ -77,6 +77,7 @@ impl ProbeTask {
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut failures: u64 = 0;
+        let mut unmade: u64 = 0;
         loop {
             tokio::select! {
                 biased;
@@ -91,6 +92,18 @@ impl ProbeTask {
                 _ = stop.cancelled() => return,
                 r = self.probe.run() => r,
             };
+            let result = match result {
+                Ok(result) => result,
+                Err(reason) => {
+                    // Our own exhaustion says nothing about the backend.
+                    unmade += 1;
+                    if unmade == 1 || unmade % LOG_EVERY == 0 {
+                        warn!(backend = %self.name, reason = %reason, unmade, "probe could not be made; verdict unchanged");
+                    }
+                    continue;
+                }
+            };
+            unmade = 0;
             if result.ok {
                 failures = 0;
             } else {

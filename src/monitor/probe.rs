@@ -3,7 +3,9 @@
 //!
 //! A probe never takes longer than the monitor timeout, never reads more than
 //! 64 KiB of body, and never panics on what a backend answers: every bad
-//! answer is simply an unhealthy verdict that says why.
+//! answer is simply an unhealthy verdict that says why. A probe this process
+//! could not even make (out of descriptors or memory) is no verdict at all:
+//! our own exhaustion must not fail a healthy backend over.
 
 use std::error::Error as _;
 use std::io;
@@ -53,35 +55,37 @@ impl Probe {
         }
     }
 
-    /// Runs the check once; always returns within the timeout.
-    pub async fn run(&self) -> ProbeResult {
+    /// Runs the check once; always returns within the timeout. `Err` means
+    /// no verdict: the probe could not be made for a reason of our own.
+    pub async fn run(&self) -> Result<ProbeResult, String> {
         let started = Instant::now();
         let verdict = tokio::time::timeout(self.timeout, self.check()).await;
         let latency = started.elapsed();
         let (ok, index, reason) = match verdict {
             Ok(Ok((index, reason))) => (true, index, reason),
-            Ok(Err(reason)) => (false, None, reason),
+            Ok(Err(Failure::Backend(reason))) => (false, None, reason),
+            Ok(Err(Failure::Local(reason))) => return Err(reason),
             Err(_) => (false, None, self.timeout_reason()),
         };
-        ProbeResult {
+        Ok(ProbeResult {
             ok,
             index,
             reason,
             latency,
-        }
+        })
     }
 
     fn timeout_reason(&self) -> String {
         format!("timeout after {}ms", self.timeout.as_millis())
     }
 
-    async fn check(&self) -> Result<(Option<u64>, String), String> {
+    async fn check(&self) -> Result<(Option<u64>, String), Failure> {
         match &self.check {
             Check::Tcp { port } => {
                 let port = port.unwrap_or(self.port);
                 TcpStream::connect((self.host.as_str(), port))
                     .await
-                    .map_err(|e| io_reason(&e))?;
+                    .map_err(|e| io_failure(&e))?;
                 Ok((None, format!("TCP connect to port {port} succeeded")))
             }
             Check::Http { url } => {
@@ -89,13 +93,13 @@ impl Probe {
                 if status == 200 {
                     Ok((None, "HTTP 200".into()))
                 } else {
-                    Err(format!("HTTP {status}"))
+                    Err(format!("HTTP {status}").into())
                 }
             }
             Check::Galera { url } => {
                 let (status, body) = self.get(url, true).await?;
                 if status != 200 {
-                    return Err(format!("HTTP {status}"));
+                    return Err(format!("HTTP {status}").into());
                 }
                 let parsed: GaleraStatus = serde_json::from_slice(&body)
                     .map_err(|e| format!("unparsable galera status: {e}"))?;
@@ -113,20 +117,20 @@ impl Probe {
                         format!("galera healthy{state}{index}"),
                     ))
                 } else {
-                    Err(format!("healthy: false{state}"))
+                    Err(format!("healthy: false{state}").into())
                 }
             }
         }
     }
 
     /// GETs `url`; reads the body (capped) only when asked.
-    async fn get(&self, url: &str, read_body: bool) -> Result<(u16, Vec<u8>), String> {
+    async fn get(&self, url: &str, read_body: bool) -> Result<(u16, Vec<u8>), Failure> {
         let mut response = self
             .http
             .get(url)
             .send()
             .await
-            .map_err(|e| self.http_reason(&e))?;
+            .map_err(|e| self.http_failure(&e))?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
         if read_body && status == 200 {
@@ -134,11 +138,11 @@ impl Probe {
                 .content_length()
                 .is_some_and(|n| n > BODY_LIMIT as u64)
             {
-                return Err("body over 64 KiB".into());
+                return Err(Failure::Backend("body over 64 KiB".into()));
             }
-            while let Some(chunk) = response.chunk().await.map_err(|e| self.http_reason(&e))? {
+            while let Some(chunk) = response.chunk().await.map_err(|e| self.http_failure(&e))? {
                 if body.len() + chunk.len() > BODY_LIMIT {
-                    return Err("body over 64 KiB".into());
+                    return Err(Failure::Backend("body over 64 KiB".into()));
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -148,32 +152,52 @@ impl Probe {
 
     /// A short reason for a transport error: the innermost I/O error when
     /// there is one (`connection refused`), never the URL's credentials.
-    fn http_reason(&self, e: &reqwest::Error) -> String {
+    fn http_failure(&self, e: &reqwest::Error) -> Failure {
         if e.is_timeout() {
-            return self.timeout_reason();
+            return Failure::Backend(self.timeout_reason());
         }
         let mut source = e.source();
         while let Some(inner) = source {
             if let Some(io) = inner.downcast_ref::<io::Error>() {
-                return io_reason(io);
+                return io_failure(io);
             }
             source = inner.source();
         }
-        if e.is_connect() {
+        Failure::Backend(if e.is_connect() {
             "connect failed".into()
         } else if e.is_body() || e.is_decode() {
             "body could not be read".into()
         } else {
             "HTTP request failed".into()
-        }
+        })
     }
 }
 
-fn io_reason(e: &io::Error) -> String {
-    match e.kind() {
+/// Why a check did not find the backend healthy.
+enum Failure {
+    /// The backend answered badly, or not at all: an unhealthy verdict.
+    Backend(String),
+    /// This process could not make the probe: no verdict.
+    Local(String),
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Failure {
+        Failure::Backend(reason)
+    }
+}
+
+/// An I/O error as a failure: our own resource exhaustion (EMFILE, ENFILE,
+/// ENOBUFS, ENOMEM) is `Local`, anything else is the backend's.
+fn io_failure(e: &io::Error) -> Failure {
+    let reason = match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused".into(),
         io::ErrorKind::ConnectionReset => "connection reset".into(),
         io::ErrorKind::TimedOut => "connect timed out".into(),
         _ => e.to_string(),
+    };
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => Failure::Local(reason),
+        _ => Failure::Backend(reason),
     }
 }
