@@ -102,6 +102,7 @@ impl RouteReconciler {
             routing: truth.routing.enabled,
             active: current.active.clone(),
             standby: current.standby.clone(),
+            generation: truth.route_generation(),
         };
         table.active.target = truth.active;
         table.standby.target = truth.standby;
@@ -183,7 +184,7 @@ impl RouteReconciler {
                 reports.push((port, pos, sessions, reason));
             }
         }
-        self.routes.store(table, replaced, truth.route_generation());
+        self.routes.store(table, replaced);
         self.applied = Some(Applied {
             routing_epoch: truth.routing_epoch,
             active_epoch: truth.active_epoch,
@@ -347,11 +348,12 @@ mod tests {
 
         let stop = CancellationToken::new();
         let task = tokio::spawn(reconciler.run(events, stop.clone()));
-        let mut changes = routes.subscribe();
-        tokio::time::timeout(Duration::from_secs(5), changes.changed())
-            .await
-            .expect("the reconciler resyncs after lagging")
-            .expect("routes alive");
+        assert!(
+            routes
+                .wait_applied(cluster.truth().route_generation(), Duration::from_secs(5))
+                .await,
+            "the reconciler resyncs after lagging"
+        );
 
         let table = routes.load();
         assert_eq!(table.active.target, cluster.truth().active);

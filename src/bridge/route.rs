@@ -46,6 +46,8 @@ pub struct RouteTable {
     pub routing: bool,
     pub active: PortRoute,
     pub standby: PortRoute,
+    /// The route generation (`Truth::route_generation`) it was built from.
+    pub generation: u64,
 }
 
 /// What an accepted connection should do.
@@ -113,6 +115,7 @@ impl Routes {
             routing: false,
             active: port(),
             standby: port(),
+            generation: 0,
         };
         Routes {
             table: Arc::new(ArcSwap::from_pointee(table)),
@@ -131,20 +134,15 @@ impl Routes {
         self.root.child_token()
     }
 
-    /// Publishes a new table built from route generation `generation`, then
-    /// cancels the leases it replaced. The order is what closes the
-    /// accept/sever race (see the module doc).
-    pub fn store(&self, table: RouteTable, replaced: Vec<CancellationToken>, generation: u64) {
+    /// Publishes a new table, then cancels the leases it replaced. The
+    /// order is what closes the accept/sever race (see the module doc).
+    pub fn store(&self, table: RouteTable, replaced: Vec<CancellationToken>) {
+        let generation = table.generation;
         self.table.store(Arc::new(table));
         for lease in replaced {
             lease.cancel();
         }
         self.applied.send_replace(generation);
-    }
-
-    /// Wakes when a new table is stored.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.applied.subscribe()
     }
 
     /// Waits, at most `limit`, until the table in force was built from

@@ -48,13 +48,10 @@ impl Session {
     pub async fn run(self) {
         let ctx = &*self.context;
         let deadline = Instant::now() + ctx.connect_timeout;
-        let mut route_changes = ctx.routes.subscribe();
         let mut retried = false;
         let (server, backend, lease) = loop {
-            // Marked before the load, so a table stored in between still
-            // counts as a change for the retry below.
-            route_changes.mark_unchanged();
-            let (backend, lease) = match ctx.routes.load().decide(self.port) {
+            let table = ctx.routes.load();
+            let (backend, lease) = match table.decide(self.port) {
                 Decision::RoutingOff => return ctx.counters.record(Outcome::RoutingOff),
                 Decision::NoBackend => return ctx.counters.record(Outcome::NoBackend),
                 Decision::Connect { backend, lease } => (backend, lease),
@@ -72,12 +69,10 @@ impl Session {
                 Err(e) => {
                     debug!(backend = %addr.name, peer = %self.peer, error = %e, "backend connect failed");
                     ctx.kicker.kick(backend);
-                    // One retry, if the monitor moves the route in time.
-                    let moved = !retried
-                        && tokio::time::timeout_at(deadline, route_changes.changed())
-                            .await
-                            .is_ok();
-                    if !moved {
+                    // One retry, if the monitor moves the route in time:
+                    // any table newer than the one this connect used.
+                    let budget = deadline.saturating_duration_since(Instant::now());
+                    if retried || !ctx.routes.wait_applied(table.generation + 1, budget).await {
                         return ctx.counters.record(Outcome::ConnectFailed);
                     }
                     retried = true;

@@ -50,11 +50,6 @@ impl Hysteresis {
             }
         }
     }
-
-    /// Consecutive probes so far against the current state.
-    pub fn streak(&self) -> u32 {
-        self.streak
-    }
 }
 
 #[cfg(test)]
