@@ -8,27 +8,29 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
-use crate::runner::demo::DemoControl;
+use axum::Router;
+use switchboard_config::Config;
+use switchboard_demo::DemoControl;
+
 use crate::runner::logging::{self, LogFormat};
 use crate::runner::{self, StartError};
 
 /// A TCP router that keeps exactly one backend of a database cluster active.
 #[derive(Parser, Debug)]
 #[command(name = "switchboard", version, about)]
-pub struct Cli {
+struct Cli {
     /// error, warn, info, debug or trace.
     #[arg(long, global = true, default_value = "info")]
-    pub log_level: String,
+    log_level: String,
     /// Log lines as text or JSON.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    log_format: LogFormat,
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+enum Command {
     /// Run the router from a configuration file (.toml, .yml/.yaml, .json).
     Run {
         #[arg(long, short)]
@@ -57,10 +59,10 @@ pub enum Command {
 }
 
 /// Exit code for configuration errors.
-pub const EXIT_CONFIG: u8 = 2;
+const EXIT_CONFIG: u8 = 2;
 
 /// Parses the command line, runs the command, returns the exit code.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::CheckConfig { config } = &cli.command {
         return check_config(config);
@@ -93,8 +95,8 @@ pub fn main() -> ExitCode {
     })
 }
 
-async fn run(config: Config, demo: Option<DemoControl>) -> ExitCode {
-    let running = match runner::start(config, demo).await {
+async fn run(config: Config, extra_routes: Option<Router>) -> ExitCode {
+    let running = match runner::start(config, extra_routes).await {
         Ok(r) => r,
         Err(StartError::Config(e)) => {
             eprintln!("switchboard: configuration error: {e}");
@@ -109,13 +111,26 @@ async fn run(config: Config, demo: Option<DemoControl>) -> ExitCode {
 }
 
 async fn demo(n: usize, listen: SocketAddr, standby: SocketAddr, api: SocketAddr) -> ExitCode {
+    // A port already taken is named with the flag that moves it, before
+    // anything starts (and before any election log line).
+    for (addr, what, flag) in [
+        (listen, "proxy port", "--listen"),
+        (standby, "standby proxy port", "--standby-listen"),
+        (api, "API and dashboard port", "--api-listen"),
+    ] {
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            return fatal(format!(
+                "cannot bind the {what} {addr}: {e}; choose another with {flag} ADDR:PORT"
+            ));
+        }
+    }
     let control = match DemoControl::start(n).await {
         Ok(c) => c,
         Err(e) => return fatal(format!("cannot start demo backends: {e}")),
     };
     let password = "switchboard";
     let config = control.config(listen, Some(standby), api, password);
-    let running = match runner::start(config, Some(control.clone())).await {
+    let running = match runner::start(config, Some(control.api_routes())).await {
         Ok(r) => r,
         Err(StartError::Config(e)) | Err(StartError::Fatal(e)) => return fatal(e),
     };

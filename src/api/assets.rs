@@ -40,7 +40,7 @@ const EMBEDDED: &[(&str, &str, &[u8])] = &[
 ];
 
 /// The content type for a file name.
-pub fn content_type(name: &str) -> &'static str {
+pub(crate) fn content_type(name: &str) -> &'static str {
     match name.rsplit('.').next().unwrap_or("") {
         "html" | "htm" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
@@ -57,7 +57,7 @@ pub fn content_type(name: &str) -> &'static str {
 
 /// The asset name a request path asks for (`/` → `index.html`), if it is
 /// a safe relative path.
-pub fn asset_name(path: &str) -> Option<PathBuf> {
+pub(crate) fn asset_name(path: &str) -> Option<PathBuf> {
     let trimmed = path.trim_start_matches('/');
     let name = if trimmed.is_empty() {
         "index.html"
@@ -86,7 +86,7 @@ fn file_response(name: &str, bytes: Vec<u8>) -> Response {
 
 /// The handler behind the fallback for `GET` paths that are not API routes:
 /// an asset, or a JSON 404.
-pub async fn serve_asset(State(app): State<App>, uri: Uri) -> Response {
+pub(crate) async fn serve_asset(State(app): State<App>, uri: Uri) -> Response {
     let not_found =
         || ApiError::not_found(format!("no such path: {}", uri.path()), None).into_response();
     let Some(name) = asset_name(uri.path()) else {

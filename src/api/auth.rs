@@ -18,11 +18,11 @@ use base64::Engine;
 use subtle::{Choice, ConstantTimeEq};
 
 use super::error::ApiError;
-use crate::config::ApiConfig;
+use switchboard_config::ApiConfig;
 
 /// Which route families answer without credentials.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// `GET`/`HEAD` everywhere (`api.public_reads`).
     pub public_reads: bool,
     /// `/metrics` on the API listener (`api.public_metrics`).
@@ -33,7 +33,7 @@ pub struct Policy {
 
 /// Whether a request needs credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// No credentials needed.
     Open,
     /// Valid basic-auth credentials required.
@@ -44,7 +44,7 @@ impl Policy {
     /// The access rule for one request. Anything that changes state
     /// (every method but GET and HEAD) is protected unless it is a Traffic
     /// Monitor path, and those only answer GET.
-    pub fn access(&self, method: &Method, path: &str) -> Access {
+    pub(crate) fn access(&self, method: &Method, path: &str) -> Access {
         let open = if path == "/metrics" || path == "/metrics/" {
             self.public_metrics
         } else if path.starts_with("/publish/") || path.starts_with("/api/") {
@@ -62,7 +62,7 @@ impl Policy {
 
 /// Who sent a request: the authenticated user, if any, and the peer.
 #[derive(Debug, Clone, Default)]
-pub struct Caller {
+pub(crate) struct Caller {
     /// The authenticated user name; `None` on an open route without credentials.
     pub user: Option<String>,
     /// The peer's address.
@@ -71,7 +71,7 @@ pub struct Caller {
 
 impl Caller {
     /// The actor named in bus events: `user@address`.
-    pub fn actor(&self) -> String {
+    pub(crate) fn actor(&self) -> String {
         let user = self.user.as_deref().unwrap_or("anonymous");
         match self.addr {
             Some(addr) => format!("{user}@{addr}"),
@@ -81,7 +81,7 @@ impl Caller {
 }
 
 /// The configured credentials and rules of one listener.
-pub struct Guard {
+pub(crate) struct Guard {
     username: Vec<u8>,
     password: Vec<u8>,
     policy: Policy,
@@ -90,7 +90,7 @@ pub struct Guard {
 
 impl Guard {
     /// The guard of the API listener.
-    pub fn new(api: &ApiConfig, policy: Policy) -> Guard {
+    pub(crate) fn new(api: &ApiConfig, policy: Policy) -> Guard {
         Guard {
             username: api.username.as_bytes().to_vec(),
             password: api.password.expose().as_bytes().to_vec(),
@@ -102,7 +102,7 @@ impl Guard {
     /// The user named by a valid `Authorization: Basic` header, if any.
     /// Both the user name and the password are compared in constant time,
     /// and both are always compared.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Option<String> {
+    pub(crate) fn authenticate(&self, headers: &HeaderMap) -> Option<String> {
         let value = headers.get(header::AUTHORIZATION)?.as_bytes();
         let (scheme, encoded) = split_once(value, b' ')?;
         if !scheme.eq_ignore_ascii_case(b"basic") {
@@ -140,7 +140,7 @@ fn ct_eq_padded(provided: &[u8], expected: &[u8]) -> Choice {
 }
 
 /// Whether every `X-Forwarded-Proto` value (comma lists included) says https.
-pub fn forwarded_https(headers: &HeaderMap) -> bool {
+pub(crate) fn forwarded_https(headers: &HeaderMap) -> bool {
     let mut seen = false;
     for value in headers.get_all("x-forwarded-proto") {
         let Ok(text) = value.to_str() else {
@@ -180,7 +180,11 @@ fn redirect_to_https(request: &Request) -> Response {
 
 /// Middleware: `force_https`, then credentials as the [`Policy`] demands;
 /// every request that passes carries a [`Caller`].
-pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn guard(
+    State(guard): State<Arc<Guard>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if guard.force_https && !forwarded_https(request.headers()) {
         return redirect_to_https(&request);
     }
@@ -201,7 +205,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use switchboard_config::Secret;
 
     fn guard() -> Guard {
         Guard {

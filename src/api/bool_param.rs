@@ -6,10 +6,10 @@
 //! refuses is refused here.
 
 /// The spellings accepted, for error messages.
-pub const SPELLINGS: &str = "1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False";
+pub(crate) const SPELLINGS: &str = "1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False";
 
 /// Parses one value the way Go's `strconv.ParseBool` does.
-pub fn parse_go_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_go_bool(value: &str) -> Option<bool> {
     match value {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),

@@ -15,14 +15,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// The largest request body any route accepts.
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 /// The realm every 401 names, as the Go switchboard does.
-pub const REALM: &str = "Basic realm=\"Authorization Required\"";
+pub(crate) const REALM: &str = "Basic realm=\"Authorization Required\"";
 
 /// An error answer: status, message and the offending field, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
     /// What went wrong, for people.
@@ -40,7 +40,7 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     /// 400 about one field.
-    pub fn bad_field(field: &'static str, error: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_field(field: &'static str, error: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             error: error.into(),
@@ -49,7 +49,7 @@ impl ApiError {
     }
 
     /// 400 about the request as a whole.
-    pub fn bad_request(error: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(error: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             error: error.into(),
@@ -58,7 +58,7 @@ impl ApiError {
     }
 
     /// 401; the response carries `WWW-Authenticate`.
-    pub fn unauthorized() -> ApiError {
+    pub(crate) fn unauthorized() -> ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             error: "authorization required".into(),
@@ -67,7 +67,7 @@ impl ApiError {
     }
 
     /// 404 for a path, or for a named thing when `field` is given.
-    pub fn not_found(error: impl Into<String>, field: Option<&'static str>) -> ApiError {
+    pub(crate) fn not_found(error: impl Into<String>, field: Option<&'static str>) -> ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
             error: error.into(),
@@ -76,7 +76,7 @@ impl ApiError {
     }
 
     /// 413: the body is over [`BODY_LIMIT`].
-    pub fn too_large() -> ApiError {
+    pub(crate) fn too_large() -> ApiError {
         ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             error: format!("request body over {} KiB", BODY_LIMIT / 1024),
@@ -84,8 +84,8 @@ impl ApiError {
         }
     }
 
-    /// 500: the change is in force but something after it failed.
-    pub fn internal(error: impl Into<String>) -> ApiError {
+    /// 500: the server could not do what was asked (nothing was changed).
+    pub(crate) fn internal(error: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             error: error.into(),
@@ -138,7 +138,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Reads a whole request body, at most [`BODY_LIMIT`] bytes (413 beyond).
-pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, BODY_LIMIT)
         .await
         .map_err(|_| ApiError::too_large())
@@ -147,7 +147,7 @@ pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
 /// Middleware: a declared `Content-Length` over [`BODY_LIMIT`] is refused
 /// with 413 before any handler runs. Bodies without a length are capped by
 /// [`read_body`].
-pub async fn limit_body(request: Request, next: Next) -> Response {
+pub(crate) async fn limit_body(request: Request, next: Next) -> Response {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -162,7 +162,7 @@ pub async fn limit_body(request: Request, next: Next) -> Response {
 /// Middleware: error answers that are not JSON yet (axum's own 404, 405,
 /// 413, 415 ...) are rewritten as [`ApiError`]s, keeping headers such as
 /// `Allow`.
-pub async fn json_errors(request: Request, next: Next) -> Response {
+pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {

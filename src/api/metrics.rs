@@ -23,15 +23,15 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::App;
-use crate::bridge::{Outcome, SessionCounters};
-use crate::bus::{AdminState, PortRole};
-use crate::cluster::Cluster;
+use switchboard_core::bus::{AdminState, PortRole};
+use switchboard_core::cluster::Cluster;
+use switchboard_core::counters::{Outcome, SessionCounters};
 
 /// The content type of the OpenMetrics text format.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The collector: reads everything at scrape time.
-pub struct SwitchboardCollector {
+pub(crate) struct SwitchboardCollector {
     cluster: Cluster,
     counters: Arc<SessionCounters>,
     /// Whether the standby port exists (its series are omitted otherwise).
@@ -45,7 +45,11 @@ impl fmt::Debug for SwitchboardCollector {
 }
 
 /// A registry holding the switchboard collector.
-pub fn registry(cluster: Cluster, counters: Arc<SessionCounters>, standby_port: bool) -> Registry {
+pub(crate) fn registry(
+    cluster: Cluster,
+    counters: Arc<SessionCounters>,
+    standby_port: bool,
+) -> Registry {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SwitchboardCollector {
         cluster,
@@ -56,7 +60,7 @@ pub fn registry(cluster: Cluster, counters: Arc<SessionCounters>, standby_port: 
 }
 
 /// `GET /metrics`.
-pub async fn scrape(State(app): State<App>) -> Response {
+pub(crate) async fn scrape(State(app): State<App>) -> Response {
     let mut body = String::with_capacity(8 * 1024);
     match prometheus_client::encoding::text::encode(&mut body, &app.metrics) {
         Ok(()) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
@@ -69,7 +73,7 @@ type Enc<'a> = DescriptorEncoder<'a>;
 
 /// Writes one gauge family: `(labels, value)` rows.
 fn gauges<const N: usize, V: EncodeGaugeValue + Copy + fmt::Debug>(
-    enc: &mut Enc,
+    enc: &mut Enc<'_>,
     name: &str,
     help: &str,
     rows: &[([(&str, &str); N], V)],
@@ -83,7 +87,7 @@ fn gauges<const N: usize, V: EncodeGaugeValue + Copy + fmt::Debug>(
 
 /// Writes one counter family (`<name>_total` samples).
 fn counters<const N: usize>(
-    enc: &mut Enc,
+    enc: &mut Enc<'_>,
     name: &str,
     help: &str,
     unit: Option<&Unit>,
@@ -98,7 +102,7 @@ fn counters<const N: usize>(
 
 /// Writes one unlabelled gauge.
 fn gauge<V: EncodeGaugeValue + fmt::Debug>(
-    enc: &mut Enc,
+    enc: &mut Enc<'_>,
     name: &str,
     help: &str,
     value: V,
@@ -108,7 +112,7 @@ fn gauge<V: EncodeGaugeValue + fmt::Debug>(
 }
 
 /// Writes one unlabelled counter (`<name>_total`).
-fn counter(enc: &mut Enc, name: &str, help: &str, value: u64) -> fmt::Result {
+fn counter(enc: &mut Enc<'_>, name: &str, help: &str, value: u64) -> fmt::Result {
     let m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
     ConstCounter::new(value).encode(m)
 }
@@ -119,7 +123,7 @@ fn flag(b: bool) -> i64 {
 }
 
 impl prometheus_client::collector::Collector for SwitchboardCollector {
-    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
         let truth = self.cluster.truth();
         let c = &self.counters;
         let names: Vec<&str> = truth.backends.iter().map(|b| b.name.as_str()).collect();
@@ -306,7 +310,7 @@ impl prometheus_client::collector::Collector for SwitchboardCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::test_support::context;
+    use crate::test_support::context;
 
     #[test]
     fn encodes_every_family_with_pxc_gauge() {

@@ -29,13 +29,17 @@ enum Value {
 
 /// The merged parameters of one request.
 #[derive(Debug, Default)]
-pub struct Params {
+pub(crate) struct Params {
     values: HashMap<String, Value>,
 }
 
 impl Params {
     /// Reads the query string and the body (capped at 64 KiB, 413 beyond).
-    pub async fn read(uri: &Uri, headers: &HeaderMap, body: Body) -> Result<Params, ApiError> {
+    pub(crate) async fn read(
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<Params, ApiError> {
         let mut params = Params::default();
         if let Some(query) = uri.query() {
             params.add_form(query.as_bytes());
@@ -70,13 +74,6 @@ impl Params {
         Ok(params)
     }
 
-    /// Parameters from a query string or form body alone (for tests and tools).
-    pub fn from_form(form: &str) -> Params {
-        let mut params = Params::default();
-        params.add_form(form.as_bytes());
-        params
-    }
-
     fn add_form(&mut self, form: &[u8]) {
         for (name, value) in form_urlencoded::parse(form) {
             self.values
@@ -105,7 +102,7 @@ impl Params {
     }
 
     /// A text parameter (`message`, `state`); `None` when absent.
-    pub fn text(&self, name: &'static str) -> Result<Option<&str>, ApiError> {
+    pub(crate) fn text(&self, name: &'static str) -> Result<Option<&str>, ApiError> {
         match self.values.get(name) {
             None => Ok(None),
             Some(Value::Text(s)) => Ok(Some(s)),
@@ -121,7 +118,7 @@ impl Params {
     }
 
     /// A boolean parameter in Go's spellings or a JSON boolean; `None` when absent.
-    pub fn flag(&self, name: &'static str) -> Result<Option<bool>, ApiError> {
+    pub(crate) fn flag(&self, name: &'static str) -> Result<Option<bool>, ApiError> {
         let bad = |found: &str| {
             ApiError::bad_field(
                 name,

@@ -22,13 +22,17 @@ use tokio_util::sync::CancellationToken;
 const BACKLOG: i32 = 1024;
 
 /// A bound, not yet served listener.
-pub struct Bound {
+pub(crate) struct Bound {
     listener: std::net::TcpListener,
     router: Router,
 }
 
 /// Binds `addr` (named `what` in the error) for `router`.
-pub fn bind(what: &str, addr: SocketAddr, router: Router) -> io::Result<(SocketAddr, Bound)> {
+pub(crate) fn bind(
+    what: &str,
+    addr: SocketAddr,
+    router: Router,
+) -> io::Result<(SocketAddr, Bound)> {
     let wrap = |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {what} {addr}: {e}"));
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(wrap)?;
     socket.set_reuse_address(true).map_err(wrap)?;
@@ -40,8 +44,12 @@ pub fn bind(what: &str, addr: SocketAddr, router: Router) -> io::Result<(SocketA
     Ok((local, Bound { listener, router }))
 }
 
-/// Serves every bound listener on the `switchboard-api` thread until `stop`.
-pub fn spawn(servers: Vec<Bound>, stop: CancellationToken) -> io::Result<()> {
+/// Serves every bound listener on the `switchboard-api` thread until `stop`;
+/// the thread ends once every server has finished its open requests.
+pub(crate) fn spawn(
+    servers: Vec<Bound>,
+    stop: CancellationToken,
+) -> io::Result<std::thread::JoinHandle<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("switchboard-api")
@@ -58,8 +66,7 @@ pub fn spawn(servers: Vec<Bound>, stop: CancellationToken) -> io::Result<()> {
                     let _ = t.await;
                 }
             })
-        })?;
-    Ok(())
+        })
 }
 
 /// Serves one listener (peer address available to handlers, `TCP_NODELAY`

@@ -11,12 +11,12 @@ use axum::response::Html;
 use super::App;
 
 /// `GET /` on the aggregator listener.
-pub async fn page(State(app): State<App>) -> Html<String> {
+pub(crate) async fn page(State(app): State<App>) -> Html<String> {
     Html(render(&app.ctx.config.api.proxy_uris))
 }
 
 /// The page for a list of proxy URIs.
-pub fn render(uris: &[String]) -> String {
+pub(crate) fn render(uris: &[String]) -> String {
     let mut items = String::new();
     for (i, uri) in uris.iter().enumerate() {
         let href = if uri.contains("://") {
@@ -43,7 +43,7 @@ pub fn render(uris: &[String]) -> String {
 }
 
 /// Minimal HTML escaping for text and attribute values.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {

@@ -28,17 +28,17 @@ use tokio_util::sync::CancellationToken;
 use super::error::ApiError;
 use super::state::query_index;
 use super::App;
-use crate::bus::{Bus, Event};
-use crate::combiner::Combiner;
+use switchboard_core::bus::{Bus, Event};
+use switchboard_core::combiner::Combiner;
 
 /// How often an idle stream sends a keep-alive comment.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 /// How soon a browser should reconnect after the stream drops.
-pub const RETRY: Duration = Duration::from_secs(2);
+pub(crate) const RETRY: Duration = Duration::from_secs(2);
 
 /// The streaming route.
-pub fn routes() -> Router<App> {
+pub(crate) fn routes() -> Router<App> {
     Router::new().route("/v0/events/stream", get(stream_events))
 }
 
@@ -226,7 +226,7 @@ fn event_frame(e: &Event) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::EventKind;
+    use switchboard_core::bus::EventKind;
 
     fn routing(bus: &Bus, enabled: bool) {
         bus.publish(EventKind::RoutingChanged {
@@ -237,7 +237,7 @@ mod tests {
     }
 
     fn follower_ids(bus: &Bus, resume: Option<u64>) -> (VecDeque<Pending>, u64) {
-        let ctx = crate::api::test_support::context(1);
+        let ctx = crate::test_support::context(1);
         let f = Follower::new(bus.clone(), ctx.combiner, resume, CancellationToken::new());
         (f.pending, f.last)
     }
@@ -271,7 +271,7 @@ mod tests {
     #[tokio::test]
     async fn a_lagging_follower_replays_from_the_ring_in_order() {
         let bus = Bus::new(2, 64);
-        let ctx = crate::api::test_support::context(1);
+        let ctx = crate::test_support::context(1);
         let mut f = Follower::new(bus.clone(), ctx.combiner, None, CancellationToken::new());
         assert!(f.next_frame().await.is_some()); // the greeting
         for i in 0..7 {
@@ -289,7 +289,7 @@ mod tests {
     #[tokio::test]
     async fn a_follower_that_lost_events_gets_a_resync_first() {
         let bus = Bus::new(2, 3);
-        let ctx = crate::api::test_support::context(1);
+        let ctx = crate::test_support::context(1);
         let mut f = Follower::new(bus.clone(), ctx.combiner, None, CancellationToken::new());
         let _ = f.next_frame().await.unwrap();
         for i in 0..6 {

@@ -15,11 +15,11 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::App;
-use crate::bus::Event;
-use crate::combiner;
+use switchboard_core::bus::Event;
+use switchboard_core::combiner;
 
 /// The read-model routes.
-pub fn routes() -> Router<App> {
+pub(crate) fn routes() -> Router<App> {
     Router::new()
         .route("/v0/state", get(state))
         .route("/v0/events", get(events))
@@ -33,7 +33,7 @@ async fn state(State(app): State<App>) -> Json<Arc<combiner::State>> {
 /// The answer of `GET /v0/events`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EventsPage {
+pub(crate) struct EventsPage {
     /// The oldest index still in the ring (0 before the first event).
     pub oldest_index: u64,
     /// The newest index published (0 before the first event).
@@ -61,7 +61,7 @@ async fn events(State(app): State<App>, uri: Uri) -> Result<Json<EventsPage>, Ap
 
 /// An event index from the query string (`since=N`); 400 naming the field
 /// when it is not a whole number.
-pub fn query_index(uri: &Uri, field: &'static str) -> Result<Option<u64>, ApiError> {
+pub(crate) fn query_index(uri: &Uri, field: &'static str) -> Result<Option<u64>, ApiError> {
     let Some(query) = uri.query() else {
         return Ok(None);
     };

@@ -18,11 +18,11 @@ use super::error::ApiError;
 use super::params::Params;
 use super::views::{BackendView, ClusterView};
 use super::App;
-use crate::bus::AdminState;
-use crate::cluster::CommandError;
+use switchboard_core::bus::AdminState;
+use switchboard_core::cluster::CommandError;
 
 /// The `/v0` control and compatibility routes.
-pub fn routes() -> Router<App> {
+pub(crate) fn routes() -> Router<App> {
     Router::new()
         .route("/v0/backends", get(list_backends))
         .route("/v0/backends/{name}", get(get_backend).patch(patch_backend))
@@ -78,16 +78,10 @@ async fn patch_cluster(
     }
     let actor = caller.map(|c| c.0).unwrap_or_default().actor();
     let cluster = &app.ctx.cluster;
-    if let Some(enabled) = traffic {
-        cluster
-            .set_routing(enabled, &message, &actor)
-            .map_err(command_error)?;
-    }
-    if let Some(enabled) = monitoring {
-        cluster
-            .set_monitoring(enabled, &actor)
-            .map_err(command_error)?;
-    }
+    // Both flags in one change: saved and applied together, or neither.
+    cluster
+        .set_flags(traffic.map(|t| (t, message.as_str())), monitoring, &actor)
+        .map_err(command_error)?;
     app.ctx.settle().await;
     let truth = cluster.truth();
     Ok(Json(app.views(&truth).cluster(true)))
@@ -143,7 +137,7 @@ fn command_error(e: CommandError) -> ApiError {
     match e {
         CommandError::UnknownBackend => ApiError::not_found("no such backend", Some("name")),
         CommandError::NotPersisted(why) => {
-            ApiError::internal(format!("the change is in force but {why}"))
+            ApiError::internal(format!("nothing was changed: {why}"))
         }
     }
 }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ApiContext;
-use crate::bridge::SessionCounters;
-use crate::bus::Bus;
-use crate::cluster::{Cluster, OperatorState};
-use crate::combiner::Combiner;
-use crate::config::*;
+use switchboard_config::*;
+use switchboard_core::bus::Bus;
+use switchboard_core::cluster::{Cluster, OperatorState};
+use switchboard_core::combiner::Combiner;
+use switchboard_core::counters::SessionCounters;
 
 /// A configuration with `n` tcp-checked backends `db-0..` on 127.0.0.1.
-pub fn config(n: usize) -> Config {
+pub(crate) fn config(n: usize) -> Config {
     Config {
         proxy: ProxyConfig {
             listen: "127.0.0.1:3306".parse().unwrap(),
@@ -54,12 +54,12 @@ pub fn config(n: usize) -> Config {
 }
 
 /// A context over [`config`]`(n)` with a fresh bus, no demo.
-pub fn context(n: usize) -> ApiContext {
+pub(crate) fn context(n: usize) -> ApiContext {
     context_with(config(n))
 }
 
 /// A context over the given configuration.
-pub fn context_with(config: Config) -> ApiContext {
+pub(crate) fn context_with(config: Config) -> ApiContext {
     let cluster = Cluster::new(&config, &OperatorState::default(), Bus::new(64, 64));
     let counters = Arc::new(SessionCounters::new(config.backends.len()));
     let combiner = Combiner::new(&config, cluster.clone(), counters.clone());
@@ -68,7 +68,7 @@ pub fn context_with(config: Config) -> ApiContext {
         cluster,
         combiner,
         counters,
-        demo: None,
-        routes: None,
+        extra_routes: None,
+        progress: None,
     }
 }

@@ -13,16 +13,16 @@
 
 use std::time::SystemTime;
 
-use crate::bus::{rfc3339, AdminState};
-use crate::cluster::Truth;
-use crate::config::Publish;
+use switchboard_config::Publish;
+use switchboard_core::bus::{rfc3339, AdminState};
+use switchboard_core::cluster::Truth;
 
 /// `lastPoll` of a backend never polled (Go's zero `time.Time`).
-pub const NEVER_POLLED: &str = "0001-01-01T00:00:00Z";
+pub(crate) const NEVER_POLLED: &str = "0001-01-01T00:00:00Z";
 
 /// The verdict on one backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheVerdict {
+pub(crate) struct CacheVerdict {
     /// `isAvailable` (and both address families).
     pub available: bool,
     /// The status string that says why.
@@ -39,7 +39,7 @@ fn with_message(text: &str, message: &str) -> String {
 }
 
 /// The verdict on backend `pos` under `publish`; `raw` ignores operators.
-pub fn verdict(truth: &Truth, pos: usize, publish: Publish, raw: bool) -> CacheVerdict {
+pub(crate) fn verdict(truth: &Truth, pos: usize, publish: Publish, raw: bool) -> CacheVerdict {
     let b = &truth.backends[pos];
     let verdict = |available: bool, status: String| CacheVerdict { available, status };
     if !raw {
@@ -91,7 +91,7 @@ pub fn verdict(truth: &Truth, pos: usize, publish: Publish, raw: bool) -> CacheV
 }
 
 /// `lastPoll`: the latest probe, RFC 3339 UTC with nanoseconds.
-pub fn last_poll(truth: &Truth, pos: usize) -> String {
+pub(crate) fn last_poll(truth: &Truth, pos: usize) -> String {
     truth.backends[pos]
         .last_check
         .as_ref()
@@ -99,7 +99,7 @@ pub fn last_poll(truth: &Truth, pos: usize) -> String {
 }
 
 /// Seconds since the Unix epoch (Traffic Monitor's event `time`).
-pub fn unix_seconds(t: SystemTime) -> i64 {
+pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
     match t.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,
         Err(e) => -(e.duration().as_secs() as i64),
@@ -109,10 +109,10 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::test_support::config;
-    use crate::bus::Bus;
-    use crate::cluster::{Cluster, OperatorState, ProbeResult};
+    use crate::test_support::config;
     use std::time::Duration;
+    use switchboard_core::bus::Bus;
+    use switchboard_core::cluster::{Cluster, OperatorState, ProbeResult};
 
     fn probe(ok: bool) -> ProbeResult {
         ProbeResult {

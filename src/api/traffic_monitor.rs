@@ -25,12 +25,12 @@ use serde_json::{json, Value};
 use super::bool_param::parse_go_bool;
 use super::tm_model::{last_poll, unix_seconds, verdict};
 use super::App;
-use crate::bus::{AdminState, EventKind};
-use crate::cluster::Truth;
-use crate::config::Publish;
+use switchboard_config::Publish;
+use switchboard_core::bus::{AdminState, EventKind};
+use switchboard_core::cluster::Truth;
 
 /// Every Traffic Monitor route, with its trailing-slash alias.
-pub fn routes() -> Router<App> {
+pub(crate) fn routes() -> Router<App> {
     let mut router = Router::new();
     let routes: [(&str, MethodRouter<App>); 8] = [
         ("/publish/CrStates", get(cr_states)),

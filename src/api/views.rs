@@ -12,11 +12,11 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::bridge::SessionCounters;
-use crate::bus::{rfc3339, AdminState};
-use crate::cluster::Truth;
-use crate::combiner::{check, role_of, Check, Role};
-use crate::config::Config;
+use switchboard_config::Config;
+use switchboard_core::bus::{rfc3339, AdminState};
+use switchboard_core::cluster::Truth;
+use switchboard_core::combiner::{check, role_of, Check, Role};
+use switchboard_core::counters::SessionCounters;
 
 /// One backend as `GET /v0/backends` lists it.
 #[derive(Debug, Clone, Serialize)]

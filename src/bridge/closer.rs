@@ -31,7 +31,7 @@ const CLOSER_NICE: libc::c_int = 10;
 
 /// Closes both sockets on the closer thread; returns once both are closed.
 /// Without a closer thread (it could not be started) it closes them here.
-pub async fn close_later(client: TcpStream, server: TcpStream) {
+pub(crate) async fn close_later(client: TcpStream, server: TcpStream) {
     static CLOSER: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
     let closer = CLOSER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Job>();

@@ -17,10 +17,10 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpStream;
 
-use crate::bridge::route::BackendAddr;
+use crate::route::BackendAddr;
 
 /// Connects to `addr` with `TCP_NODELAY` set.
-pub async fn connect(addr: &BackendAddr) -> io::Result<TcpStream> {
+pub(crate) async fn connect(addr: &BackendAddr) -> io::Result<TcpStream> {
     let stream = match addr.resolved {
         Some(sa) => return connect_ip(sa).await,
         None => TcpStream::connect((addr.host.as_str(), addr.port)).await?,

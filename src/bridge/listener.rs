@@ -23,25 +23,26 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::bridge::session::{Session, SessionContext};
-use crate::bus::PortRole;
+use crate::session::{Session, SessionContext};
+use switchboard_core::bus::PortRole;
 
 /// The accept queue a proxy port asks for; the kernel caps it at
 /// `net.core.somaxconn`. tokio's `TcpListener::bind` asks for 128, which a
 /// burst of connects (every client of a severed backend reconnecting at
 /// once) overflows: the kernel drops their SYNs and each of those clients
 /// waits a whole SYN retransmit (1 s) before it gets in.
-pub const BACKLOG: u32 = 65_535;
+pub(crate) const BACKLOG: u32 = 65_535;
 
 /// Connections taken per wake-up of the accept loop, beyond the first.
-pub const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 
 /// Binds a proxy port like `TcpListener::bind` (SO_REUSEADDR) but with a
 /// deep accept queue, and `TCP_NODELAY`, which the accepted connections
 /// inherit (Linux), saving a syscall per connection.
-pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -54,16 +55,18 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// The accept loop of one port.
-pub struct ProxyListener {
+pub(crate) struct ProxyListener {
     pub listener: TcpListener,
     pub port: PortRole,
     pub context: Arc<SessionContext>,
+    /// Where sessions are spawned, so that shutdown can wait for them.
+    pub sessions: TaskTracker,
 }
 
 impl ProxyListener {
     /// Accepts until `stop` is cancelled, then serves what is left in the
     /// backlog; the listening socket closes when this returns.
-    pub async fn run(self, stop: CancellationToken) {
+    pub(crate) async fn run(self, stop: CancellationToken) {
         let mut backoff = Duration::ZERO;
         loop {
             let accepted = tokio::select! {
@@ -107,7 +110,7 @@ impl ProxyListener {
             port: self.port,
             context: self.context.clone(),
         };
-        tokio::spawn(session.run());
+        self.sessions.spawn(session.run());
     }
 
     /// Serves the connections whose handshake the kernel already completed

@@ -16,10 +16,10 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::bridge::counters::SessionCounters;
-use crate::bridge::route::{RouteTable, Routes};
-use crate::bus::{AdminState, Event, EventKind, PortRole};
-use crate::cluster::{Cluster, Truth};
+use crate::route::{RouteTable, Routes};
+use switchboard_core::bus::{AdminState, Event, EventKind, PortRole};
+use switchboard_core::cluster::{Cluster, Truth};
+use switchboard_core::counters::SessionCounters;
 
 /// The part of the truth the current route table was built from.
 struct Applied {
@@ -33,7 +33,7 @@ struct Applied {
 type DrainExpiry = (usize, u64);
 
 /// Runs the reconcile loop until `shutdown`.
-pub struct RouteReconciler {
+pub(crate) struct RouteReconciler {
     cluster: Cluster,
     routes: Routes,
     counters: Arc<SessionCounters>,
@@ -47,7 +47,7 @@ pub struct RouteReconciler {
 }
 
 impl RouteReconciler {
-    pub fn new(
+    pub(crate) fn new(
         cluster: Cluster,
         routes: Routes,
         counters: Arc<SessionCounters>,
@@ -67,12 +67,12 @@ impl RouteReconciler {
 
     /// Builds the first table synchronously, so the proxy ports open with
     /// the restored operator state already in force.
-    pub fn prime(&mut self) {
+    pub(crate) fn prime(&mut self) {
         self.reconcile();
     }
 
     /// Follows the bus until `shutdown` is cancelled.
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         mut events: broadcast::Receiver<Arc<Event>>,
         shutdown: CancellationToken,
@@ -289,8 +289,8 @@ mod tests {
     //! cannot run while a whole failover storm is published at capacity 1.
 
     use super::*;
-    use crate::cluster::{OperatorState, ProbeResult};
-    use crate::config::{Config, Format};
+    use switchboard_config::{Config, Format};
+    use switchboard_core::cluster::{OperatorState, ProbeResult};
 
     fn config() -> Config {
         let mut text = String::from(
@@ -320,7 +320,7 @@ mod tests {
         let cluster = Cluster::new(
             &config,
             &OperatorState::default(),
-            crate::bus::Bus::new(1, 64),
+            switchboard_core::bus::Bus::new(1, 64),
         );
         for pos in 0..3 {
             cluster.apply_probe(pos, probe(true));

@@ -45,7 +45,7 @@ const CHUNK: usize = 16 * 1024;
 /// Bytes moved by a session, counted as they go so a severed session still
 /// reports what it moved.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Transfer {
+pub(crate) struct Transfer {
     /// Client → backend.
     pub up: u64,
     /// Backend → client.
@@ -54,7 +54,7 @@ pub struct Transfer {
 
 /// Why a mode of one direction ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     /// The source sent EOF and everything read was sent.
     Eof,
     /// A read filled the copy buffer: bulk is flowing.
@@ -64,7 +64,7 @@ pub enum Flow {
 }
 
 /// Relays until both directions end (Ok) or either fails (Err).
-pub async fn relay(
+pub(crate) async fn relay(
     client: &TcpStream,
     server: &TcpStream,
     transfer: &mut Transfer,
@@ -92,9 +92,8 @@ async fn pump(
             Flow::Eof => break,
             Flow::Bulk | Flow::Small => {
                 #[cfg(target_os = "linux")]
-                if let Ok(mut pipe) = crate::bridge::splice::Pipe::new() {
-                    let flow =
-                        crate::bridge::splice::pump(&mut pipe, from, to, moved, CHUNK).await?;
+                if let Ok(mut pipe) = crate::splice::Pipe::new() {
+                    let flow = crate::splice::pump(&mut pipe, from, to, moved, CHUNK).await?;
                     if flow == Flow::Eof {
                         break;
                     }
@@ -218,7 +217,10 @@ async fn flush(to: &TcpStream, mut bytes: &[u8], moved: &mut u64) -> io::Result<
 /// Here the lease future is polled with a waker of its own, and only again
 /// when that waker fired, so the relay's wake-ups touch no shared lock.
 /// (A struct, not an `async fn`: that would hold `work` twice.)
-pub fn unless_severed<F: Future>(lease: &CancellationToken, work: F) -> UnlessSevered<'_, F> {
+pub(crate) fn unless_severed<F: Future>(
+    lease: &CancellationToken,
+    work: F,
+) -> UnlessSevered<'_, F> {
     let signal = Arc::new(LeaseSignal {
         fired: AtomicBool::new(true),
         task: AtomicWaker::new(),

@@ -16,14 +16,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::PortRole;
+use switchboard_core::bus::PortRole;
+use switchboard_core::RouteProgress;
 
 /// Where a backend's data port is.
 #[derive(Debug, Clone)]
-pub struct BackendAddr {
+pub(crate) struct BackendAddr {
     pub name: String,
     pub host: String,
     pub port: u16,
@@ -33,7 +33,7 @@ pub struct BackendAddr {
 
 /// The routes of one proxy port.
 #[derive(Debug, Clone)]
-pub struct PortRoute {
+pub(crate) struct PortRoute {
     /// Position of the backend new sessions go to.
     pub target: Option<usize>,
     /// One lease per backend, by config position.
@@ -42,7 +42,7 @@ pub struct PortRoute {
 
 /// The whole routing decision the data path needs.
 #[derive(Debug, Clone)]
-pub struct RouteTable {
+pub(crate) struct RouteTable {
     pub routing: bool,
     pub active: PortRoute,
     pub standby: PortRoute,
@@ -51,7 +51,7 @@ pub struct RouteTable {
 }
 
 /// What an accepted connection should do.
-pub enum Decision {
+pub(crate) enum Decision {
     RoutingOff,
     NoBackend,
     Connect {
@@ -61,14 +61,14 @@ pub enum Decision {
 }
 
 impl RouteTable {
-    pub fn port(&self, port: PortRole) -> &PortRoute {
+    pub(crate) fn port(&self, port: PortRole) -> &PortRoute {
         match port {
             PortRole::Active => &self.active,
             PortRole::Standby => &self.standby,
         }
     }
 
-    pub fn port_mut(&mut self, port: PortRole) -> &mut PortRoute {
+    pub(crate) fn port_mut(&mut self, port: PortRole) -> &mut PortRoute {
         match port {
             PortRole::Active => &mut self.active,
             PortRole::Standby => &mut self.standby,
@@ -76,7 +76,7 @@ impl RouteTable {
     }
 
     /// The decision for a connection accepted on `port`.
-    pub fn decide(&self, port: PortRole) -> Decision {
+    pub(crate) fn decide(&self, port: PortRole) -> Decision {
         if !self.routing {
             return Decision::RoutingOff;
         }
@@ -96,16 +96,17 @@ impl RouteTable {
 /// wait on it for a new route after a failed connect, the API waits on it so
 /// that a PATCH answers only once the proxy acts on it.
 #[derive(Clone)]
-pub struct Routes {
+pub(crate) struct Routes {
     table: Arc<ArcSwap<RouteTable>>,
-    applied: watch::Sender<u64>,
+    /// The generation of the table in force, for whoever waits on it.
+    progress: RouteProgress,
     /// Parent of every lease: cancelling it severs every session (shutdown).
     root: CancellationToken,
 }
 
 impl Routes {
     /// Routing off and no targets until the reconciler's first pass.
-    pub fn new(backends: usize) -> Routes {
+    pub(crate) fn new(backends: usize) -> Routes {
         let root = CancellationToken::new();
         let port = || PortRoute {
             target: None,
@@ -119,43 +120,45 @@ impl Routes {
         };
         Routes {
             table: Arc::new(ArcSwap::from_pointee(table)),
-            applied: watch::channel(0).0,
+            progress: RouteProgress::new(),
             root,
         }
     }
 
     /// The current table (one atomic load).
-    pub fn load(&self) -> Arc<RouteTable> {
+    pub(crate) fn load(&self) -> Arc<RouteTable> {
         self.table.load_full()
     }
 
     /// A fresh lease, child of the shutdown root.
-    pub fn new_lease(&self) -> CancellationToken {
+    pub(crate) fn new_lease(&self) -> CancellationToken {
         self.root.child_token()
     }
 
     /// Publishes a new table, then cancels the leases it replaced. The
     /// order is what closes the accept/sever race (see the module doc).
-    pub fn store(&self, table: RouteTable, replaced: Vec<CancellationToken>) {
+    pub(crate) fn store(&self, table: RouteTable, replaced: Vec<CancellationToken>) {
         let generation = table.generation;
         self.table.store(Arc::new(table));
         for lease in replaced {
             lease.cancel();
         }
-        self.applied.send_replace(generation);
+        self.progress.mark(generation);
     }
 
     /// Waits, at most `limit`, until the table in force was built from
     /// route generation `generation` or a later one; returns whether it was.
-    pub async fn wait_applied(&self, generation: u64, limit: std::time::Duration) -> bool {
-        let mut applied = self.applied.subscribe();
-        tokio::time::timeout(limit, applied.wait_for(|g| *g >= generation))
-            .await
-            .is_ok_and(|r| r.is_ok())
+    pub(crate) async fn wait_applied(&self, generation: u64, limit: std::time::Duration) -> bool {
+        self.progress.wait_applied(generation, limit).await
+    }
+
+    /// The progress handle the API waits on.
+    pub(crate) fn progress(&self) -> RouteProgress {
+        self.progress.clone()
     }
 
     /// Severs every session on every port, now and forever (shutdown).
-    pub fn sever_everything(&self) {
+    pub(crate) fn sever_everything(&self) {
         self.root.cancel();
     }
 }

@@ -19,25 +19,26 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::bridge::closer;
-use crate::bridge::connect::connect;
-use crate::bridge::counters::{Outcome, SessionCounters};
-use crate::bridge::relay::{relay, unless_severed, Transfer};
-use crate::bridge::route::{BackendAddr, Decision, Routes};
-use crate::bus::PortRole;
-use crate::monitor::ProbeKicker;
+use crate::closer;
+use crate::connect::connect;
+use crate::relay::{relay, unless_severed, Transfer};
+use crate::route::{BackendAddr, Decision, Routes};
+use switchboard_core::bus::PortRole;
+use switchboard_core::counters::{Outcome, SessionCounters};
+use switchboard_core::ProbeRequests;
 
 /// What every session of the bridge shares.
-pub struct SessionContext {
+pub(crate) struct SessionContext {
     pub routes: Routes,
     pub backends: Arc<[BackendAddr]>,
     pub counters: Arc<SessionCounters>,
     pub connect_timeout: Duration,
-    pub kicker: ProbeKicker,
+    /// Out-of-cycle probes after a failed connect.
+    pub probes: ProbeRequests,
 }
 
 /// One accepted connection.
-pub struct Session {
+pub(crate) struct Session {
     pub client: TcpStream,
     pub peer: SocketAddr,
     pub port: PortRole,
@@ -45,7 +46,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub async fn run(self) {
+    pub(crate) async fn run(self) {
         let ctx = &*self.context;
         let deadline = Instant::now() + ctx.connect_timeout;
         let mut retried = false;
@@ -68,7 +69,7 @@ impl Session {
                 Ok(server) => break (server, backend, lease),
                 Err(e) => {
                     debug!(backend = %addr.name, peer = %self.peer, error = %e, "backend connect failed");
-                    ctx.kicker.kick(backend);
+                    ctx.probes.request(backend);
                     // One retry, if the monitor moves the route in time:
                     // any table newer than the one this connect used.
                     let budget = deadline.saturating_duration_since(Instant::now());

@@ -15,16 +15,16 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bridge::counters::SessionCounters;
-use crate::bus::{Bus, EventKind, PortRole};
+use switchboard_core::bus::{Bus, EventKind, PortRole};
+use switchboard_core::counters::SessionCounters;
 
 /// How often the counters are compared.
-pub const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 /// Last published (opened, closed, severed) per backend and port.
 type Seen = Vec<[(u64, u64, u64); 2]>;
 
-pub async fn run(
+pub(crate) async fn run(
     counters: Arc<SessionCounters>,
     names: Vec<String>,
     bus: Bus,

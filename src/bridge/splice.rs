@@ -37,18 +37,18 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use crate::bridge::relay::Flow;
+use crate::relay::Flow;
 
 /// The pipe size asked for (`F_SETPIPE_SZ`); unprivileged processes may go
 /// up to `/proc/sys/fs/pipe-max-size` (1 MiB by default).
-pub const PIPE_SIZE: usize = 256 * 1024;
+pub(crate) const PIPE_SIZE: usize = 256 * 1024;
 
 /// Rounds of splice in / splice out without waiting, before yielding.
 const SPINS: u32 = 16;
 
 /// A pipe pair that carries one direction's bytes from socket to socket,
 /// and how many bytes are in it now.
-pub struct Pipe {
+pub(crate) struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
     capacity: usize,
@@ -58,7 +58,7 @@ pub struct Pipe {
 impl Pipe {
     /// A new non-blocking, close-on-exec pipe, as large as allowed up to
     /// [`PIPE_SIZE`].
-    pub fn new() -> io::Result<Pipe> {
+    pub(crate) fn new() -> io::Result<Pipe> {
         let mut fds = [0 as RawFd; 2];
         // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
@@ -147,7 +147,7 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
 /// Moves `from` → `to` through `pipe` until EOF (`Flow::Eof`, pipe
 /// flushed) or until the flow turns small (`Flow::Small`, pipe empty: the
 /// caller drops it and goes back to copying). Counts sent bytes in `moved`.
-pub async fn pump(
+pub(crate) async fn pump(
     pipe: &mut Pipe,
     from: &TcpStream,
     to: &TcpStream,

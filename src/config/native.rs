@@ -61,7 +61,7 @@ const TRAFFIC_MONITOR_KEYS: &[&str] = &["cluster", "publish", "public"];
 type Listeners = Vec<(String, SocketAddr)>;
 
 /// Parses and validates native TOML; the password may come from `SWITCHBOARD_API_PASSWORD`.
-pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
     parse_with_env(text, &|name| std::env::var(name).ok())
 }
 
@@ -116,7 +116,12 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigErrors {
 }
 
 /// A listen address; a good one is added to `listeners`.
-fn listen(r: &Reader, key: &str, listeners: &mut Listeners, p: &mut Problems) -> Field<SocketAddr> {
+fn listen(
+    r: &Reader<'_>,
+    key: &str,
+    listeners: &mut Listeners,
+    p: &mut Problems,
+) -> Field<SocketAddr> {
     let path = r.path(key);
     let field = r.str(key, p).check(&path, p, |s| parse_listen(&s));
     if let Field::Got(addr) = field {
@@ -126,14 +131,14 @@ fn listen(r: &Reader, key: &str, listeners: &mut Listeners, p: &mut Problems) ->
 }
 
 /// A duration with a unit.
-fn duration(r: &Reader, key: &str, default: Duration, p: &mut Problems) -> Duration {
+fn duration(r: &Reader<'_>, key: &str, default: Duration, p: &mut Problems) -> Duration {
     r.str(key, p)
         .check(&r.path(key), p, |s| parse_duration(&s))
         .or(default)
 }
 
 /// A duration that must be greater than zero.
-fn positive_duration(r: &Reader, key: &str, default: Duration, p: &mut Problems) -> Duration {
+fn positive_duration(r: &Reader<'_>, key: &str, default: Duration, p: &mut Problems) -> Duration {
     r.str(key, p)
         .check(&r.path(key), p, |s| match parse_duration(&s)? {
             d if d.is_zero() => Err("must be greater than 0".into()),
@@ -143,7 +148,7 @@ fn positive_duration(r: &Reader, key: &str, default: Duration, p: &mut Problems)
 }
 
 /// A count of consecutive probes: at least 1.
-fn count(r: &Reader, key: &str, default: u32, p: &mut Problems) -> u32 {
+fn count(r: &Reader<'_>, key: &str, default: u32, p: &mut Problems) -> u32 {
     r.uint(key, p)
         .check(&r.path(key), p, |n| match u32::try_from(n) {
             Ok(n) if n >= 1 => Ok(n),
@@ -154,7 +159,7 @@ fn count(r: &Reader, key: &str, default: u32, p: &mut Problems) -> u32 {
 }
 
 /// A string that must not be empty when given.
-pub(super) fn text(r: &Reader, key: &str, p: &mut Problems) -> Field<String> {
+pub(super) fn text(r: &Reader<'_>, key: &str, p: &mut Problems) -> Field<String> {
     r.str(key, p).check(&r.path(key), p, |s| {
         if s.trim().is_empty() {
             Err("must not be empty".into())
@@ -164,7 +169,7 @@ pub(super) fn text(r: &Reader, key: &str, p: &mut Problems) -> Field<String> {
     })
 }
 
-fn read_proxy(r: &Reader, listeners: &mut Listeners, p: &mut Problems) -> Option<ProxyConfig> {
+fn read_proxy(r: &Reader<'_>, listeners: &mut Listeners, p: &mut Problems) -> Option<ProxyConfig> {
     r.deny_unknown(PROXY_KEYS, p);
     let listen_addr = listen(r, "listen", listeners, p).required(&r.path("listen"), "", p);
     let standby_listen = listen(r, "standby_listen", listeners, p).opt();
@@ -182,7 +187,7 @@ fn read_proxy(r: &Reader, listeners: &mut Listeners, p: &mut Problems) -> Option
     })
 }
 
-fn read_monitor(r: &Reader, p: &mut Problems) -> MonitorConfig {
+fn read_monitor(r: &Reader<'_>, p: &mut Problems) -> MonitorConfig {
     r.deny_unknown(MONITOR_KEYS, p);
     let d = MonitorConfig::default();
     MonitorConfig {
@@ -196,7 +201,7 @@ fn read_monitor(r: &Reader, p: &mut Problems) -> MonitorConfig {
 }
 
 fn read_api(
-    r: &Reader,
+    r: &Reader<'_>,
     env: &dyn Fn(&str) -> Option<String>,
     listeners: &mut Listeners,
     p: &mut Problems,
@@ -239,7 +244,7 @@ fn read_api(
 
 /// Exactly one of `password`, `password_file`, or the environment; never echoed.
 fn read_password(
-    r: &Reader,
+    r: &Reader<'_>,
     env: &dyn Fn(&str) -> Option<String>,
     p: &mut Problems,
 ) -> Option<Secret> {
@@ -291,14 +296,14 @@ fn read_password(
     }
 }
 
-fn read_state(r: &Reader, p: &mut Problems) -> StateConfig {
+fn read_state(r: &Reader<'_>, p: &mut Problems) -> StateConfig {
     r.deny_unknown(STATE_KEYS, p);
     StateConfig {
         file: text(r, "file", p).opt().map(PathBuf::from),
     }
 }
 
-fn read_traffic_monitor(r: &Reader, p: &mut Problems) -> TrafficMonitorConfig {
+fn read_traffic_monitor(r: &Reader<'_>, p: &mut Problems) -> TrafficMonitorConfig {
     r.deny_unknown(TRAFFIC_MONITOR_KEYS, p);
     let d = TrafficMonitorConfig::default();
     let publish = r

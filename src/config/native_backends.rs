@@ -14,7 +14,7 @@ const BACKEND_KEYS: &[&str] = &["name", "host", "port", "check"];
 const CHECK_KEYS: &[&str] = &["kind", "url", "port"];
 
 /// Reads `backends` from the root table; every problem goes to `p`.
-pub(super) fn read_backends(root: &Reader, p: &mut Problems) -> Vec<BackendConfig> {
+pub(super) fn read_backends(root: &Reader<'_>, p: &mut Problems) -> Vec<BackendConfig> {
     let path = root.path("backends");
     let items = match root.tables("backends", p) {
         Field::Got(items) if !items.is_empty() => items,
@@ -32,7 +32,7 @@ pub(super) fn read_backends(root: &Reader, p: &mut Problems) -> Vec<BackendConfi
 }
 
 fn read_backend(
-    b: &Reader,
+    b: &Reader<'_>,
     names: &mut Vec<(String, String)>,
     p: &mut Problems,
 ) -> Option<BackendConfig> {
@@ -76,7 +76,7 @@ fn read_backend(
     })
 }
 
-fn read_check(c: &Reader, p: &mut Problems) -> Option<Check> {
+fn read_check(c: &Reader<'_>, p: &mut Problems) -> Option<Check> {
     c.deny_unknown(CHECK_KEYS, p);
     let kind = c
         .str("kind", p)

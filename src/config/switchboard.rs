@@ -21,7 +21,7 @@ use super::tree::{Field, Reader, Style};
 use super::*;
 
 /// Parses and validates a Go switchboard YAML file.
-pub fn parse_yaml(text: &str) -> Result<Config, ConfigErrors> {
+pub(crate) fn parse_yaml(text: &str) -> Result<Config, ConfigErrors> {
     let doc: Value = if text.trim().is_empty() {
         Value::Null
     } else {
@@ -32,19 +32,19 @@ pub fn parse_yaml(text: &str) -> Result<Config, ConfigErrors> {
 }
 
 /// Parses and validates a Go switchboard JSON file.
-pub fn parse_json(text: &str) -> Result<Config, ConfigErrors> {
+pub(crate) fn parse_json(text: &str) -> Result<Config, ConfigErrors> {
     let doc: Value = serde_json::from_str(text)
         .map_err(|e| ConfigErrors::single("config", format!("JSON syntax error: {e}")))?;
     from_doc(&doc)
 }
 
 /// A port Go requires (`nonzero`): missing or 0 is `required`.
-fn req_port(r: &Reader, key: &str, p: &mut Problems) -> Option<u16> {
+fn req_port(r: &Reader<'_>, key: &str, p: &mut Problems) -> Option<u16> {
     r.port(key, true, p).required(&r.path(key), "", p)
 }
 
 /// A string Go requires (`nonzero`): missing or empty is `required`.
-fn req_text(r: &Reader, key: &str, p: &mut Problems) -> Option<String> {
+fn req_text(r: &Reader<'_>, key: &str, p: &mut Problems) -> Option<String> {
     match r.str(key, p) {
         Field::Got(s) if !s.trim().is_empty() => Some(s),
         Field::Bad => None,
@@ -201,7 +201,7 @@ fn from_doc(doc: &Value) -> Result<Config, ConfigErrors> {
 }
 
 /// `Proxy.Backends`: at least one, each with all five fields; names must be unique.
-fn read_backends(proxy: &Reader, p: &mut Problems) -> Vec<BackendConfig> {
+fn read_backends(proxy: &Reader<'_>, p: &mut Problems) -> Vec<BackendConfig> {
     let items = match proxy.tables("Backends", p) {
         Field::Got(items) if !items.is_empty() => items,
         Field::Bad => return Vec::new(),

@@ -15,19 +15,22 @@ use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::cluster::ProbeResult;
-use crate::config::{BackendConfig, Check};
+use switchboard_config::{BackendConfig, Check};
+use switchboard_core::cluster::ProbeResult;
 
 /// The largest health body we read.
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 /// A prepared check for one backend.
-pub struct Probe {
+pub(crate) struct Probe {
     check: Check,
     host: String,
     port: u16,
     timeout: Duration,
-    http: reqwest::Client,
+    /// The HTTP client of `galera` and `http` checks, with the configured
+    /// timeouts; `Err` (why it could not be built) is our failure, reported
+    /// as "no verdict" on every probe, never blamed on the backend.
+    http: Result<reqwest::Client, String>,
 }
 
 /// The part of a galera-agent status answer we use.
@@ -39,13 +42,15 @@ struct GaleraStatus {
 }
 
 impl Probe {
-    pub fn new(backend: &BackendConfig, timeout: Duration) -> Probe {
+    pub(crate) fn new(backend: &BackendConfig, timeout: Duration) -> Probe {
+        // Never `reqwest::Client::new()` as a fallback: it panics where the
+        // builder fails, and it would drop the configured timeouts.
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_max_idle_per_host(1)
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+            .map_err(|e| format!("cannot build the HTTP client: {e}"));
         Probe {
             check: backend.check.clone(),
             host: backend.host.clone(),
@@ -57,7 +62,7 @@ impl Probe {
 
     /// Runs the check once; always returns within the timeout. `Err` means
     /// no verdict: the probe could not be made for a reason of our own.
-    pub async fn run(&self) -> Result<ProbeResult, String> {
+    pub(crate) async fn run(&self) -> Result<ProbeResult, String> {
         let started = Instant::now();
         let verdict = tokio::time::timeout(self.timeout, self.check()).await;
         let latency = started.elapsed();
@@ -125,8 +130,8 @@ impl Probe {
 
     /// GETs `url`; reads the body (capped) only when asked.
     async fn get(&self, url: &str, read_body: bool) -> Result<(u16, Vec<u8>), Failure> {
-        let mut response = self
-            .http
+        let http = self.http.as_ref().map_err(|e| Failure::Local(e.clone()))?;
+        let mut response = http
             .get(url)
             .send()
             .await

@@ -6,10 +6,10 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::bus::{Bus, EventKind};
+use switchboard_core::bus::{Bus, EventKind};
 
 /// Logs every bus event until `stop`.
-pub async fn run(bus: Bus, stop: CancellationToken) {
+pub(super) async fn run(bus: Bus, stop: CancellationToken) {
     let mut events = bus.subscribe();
     loop {
         let event = tokio::select! {

@@ -8,13 +8,13 @@ use tracing_subscriber::EnvFilter;
 
 /// The two line formats of SPEC 9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
 /// Installs the global subscriber; `level` is `error|warn|info|debug|trace`.
-pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
+pub(crate) fn init(level: &str, format: LogFormat) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.is_empty() => EnvFilter::try_new(spec),
         _ => EnvFilter::try_new(format!("warn,switchboard={level}")),

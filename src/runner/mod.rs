@@ -5,34 +5,39 @@
 //! → bus and cluster → monitor (and wait, at most one probe timeout, for the
 //! first verdicts so the first clients find an active; monitoring restored
 //! off is applied only after them) → bridge (route table primed, proxy ports
-//! bound) → combiner → API. Stop (SIGTERM/SIGINT, SPEC 6):
-//! API and health listeners close, the proxy ports serve on for
-//! `shutdown_delay`, then stop accepting, open sessions get up to
-//! `drain_timeout`, the rest are severed.
+//! bound) → combiner → API. Stop (SIGTERM/SIGINT, the operator's guide in
+//! `docs/operations.md`): API and health listeners close (the API thread is
+//! joined), the proxy ports serve on for `shutdown_delay`, then stop
+//! accepting, open sessions get up to `drain_timeout`, the rest are severed,
+//! and `shutdown` returns only once every session and every background task
+//! has ended. Every task the runner starts is on its `TaskTracker`; nothing
+//! is detached.
 
-pub mod demo;
 mod event_log;
-pub mod logging;
+pub(crate) mod logging;
 mod signals;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use crate::api::{self, ApiContext};
-use crate::bridge::{Bridge, SessionCounters};
-use crate::bus::{Bus, PortRole, DEFAULT_CAPACITY, DEFAULT_RING};
-use crate::cluster::{Cluster, OperatorState};
-use crate::combiner::Combiner;
-use crate::config::Config;
-use demo::DemoControl;
+use switchboard_api::{Api, ApiContext};
+use switchboard_bridge::Bridge;
+use switchboard_config::Config;
+use switchboard_core::bus::{Bus, PortRole, DEFAULT_CAPACITY, DEFAULT_RING};
+use switchboard_core::cluster::{Cluster, OperatorState};
+use switchboard_core::combiner::Combiner;
+use switchboard_core::counters::SessionCounters;
+use switchboard_core::ProbeRequests;
 
 /// Why the runner could not start; decides the exit code.
 #[derive(Debug)]
-pub enum StartError {
+pub(crate) enum StartError {
     /// Exit 2: the configuration (or the state file) is wrong.
     Config(String),
     /// Exit 1: anything else (a port in use, ...).
@@ -41,27 +46,38 @@ pub enum StartError {
 
 /// Test and tuning knob: the bus capacity (env `SWITCHBOARD_BUS_CAPACITY`).
 /// Tests set it to 1 or 2 to prove that lagging subscribers resync.
-pub const BUS_CAPACITY_ENV: &str = "SWITCHBOARD_BUS_CAPACITY";
+const BUS_CAPACITY_ENV: &str = "SWITCHBOARD_BUS_CAPACITY";
 
 /// A running switchboard.
-pub struct Running {
-    pub cluster: Cluster,
-    pub combiner: Combiner,
-    pub counters: Arc<SessionCounters>,
-    pub proxy_addr: SocketAddr,
-    pub standby_addr: Option<SocketAddr>,
-    pub api_addr: SocketAddr,
-    pub health_addr: Option<SocketAddr>,
+pub(crate) struct Running {
+    /// The active proxy port's bound address.
+    pub(crate) proxy_addr: SocketAddr,
+    /// The standby proxy port's bound address, if configured.
+    pub(crate) standby_addr: Option<SocketAddr>,
+    /// The API listener's bound address.
+    pub(crate) api_addr: SocketAddr,
+    /// For the shutdown timings.
     config: Arc<Config>,
+    /// For the shutdown log lines.
+    counters: Arc<SessionCounters>,
+    /// The data path.
     bridge: Bridge,
-    stop_api: CancellationToken,
+    /// The API and its thread.
+    api: Api,
+    /// Every background task (probes, reconciler, ticker, combiner, event log).
+    tasks: TaskTracker,
+    /// Ends the background tasks.
     stop_background: CancellationToken,
 }
 
 /// Starts every part; returns once the proxy and API ports are open.
-pub async fn start(config: Config, demo: Option<DemoControl>) -> Result<Running, StartError> {
+/// `extra_routes` are mounted behind the API's front door (the demo's).
+pub(crate) async fn start(
+    config: Config,
+    extra_routes: Option<Router>,
+) -> Result<Running, StartError> {
     let config = Arc::new(config);
-    match crate::bridge::raise_fd_limit() {
+    match switchboard_bridge::raise_fd_limit() {
         Ok((soft, hard)) => tracing::debug!(soft, hard, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
@@ -89,44 +105,50 @@ pub async fn start(config: Config, demo: Option<DemoControl>) -> Result<Running,
     startup.monitoring_enabled = Some(true);
     let cluster = Cluster::new(&config, &startup, bus);
 
+    let tasks = TaskTracker::new();
     let stop_background = CancellationToken::new();
-    tokio::spawn(event_log::run(
+    tasks.spawn(event_log::run(
         cluster.bus().clone(),
         stop_background.clone(),
     ));
-    let kicker = crate::monitor::spawn(&config, &cluster, stop_background.clone());
+    let probes = ProbeRequests::new(config.backends.len());
+    switchboard_monitor::spawn(
+        &config,
+        &cluster,
+        probes.clone(),
+        &tasks,
+        stop_background.clone(),
+    );
     first_verdicts(
         &cluster,
         config.monitor.timeout + Duration::from_millis(100),
     )
     .await;
     if let Some(actor) = frozen_by {
-        // In force even if it cannot be saved (the error is logged).
-        let _ = cluster.set_monitoring(false, actor);
+        cluster.freeze_monitoring_at_startup(actor);
     }
 
-    let bridge = Bridge::start(&config, &cluster, kicker)
+    let counters = Arc::new(SessionCounters::new(config.backends.len()));
+    let bridge = Bridge::start(&config, &cluster, counters.clone(), probes, &tasks)
         .await
         .map_err(|e| StartError::Fatal(e.to_string()))?;
-    let counters = bridge.counters.clone();
     let combiner = Combiner::new(&config, cluster.clone(), counters.clone());
-    tokio::spawn(combiner.clone().run(stop_background.clone()));
+    tasks.spawn(combiner.clone().run(stop_background.clone()));
 
-    let stop_api = CancellationToken::new();
     let ctx = ApiContext {
         config: config.clone(),
         cluster: cluster.clone(),
-        combiner: combiner.clone(),
+        combiner,
         counters: counters.clone(),
-        demo,
-        routes: Some(bridge.routes.clone()),
+        extra_routes,
+        progress: Some(bridge.progress()),
     };
-    let listeners = api::serve(ctx, stop_api.clone())
+    let api = switchboard_api::serve(ctx)
         .await
         .map_err(|e| StartError::Fatal(e.to_string()))?;
     let addr = |role| {
         bridge
-            .local_addrs
+            .local_addrs()
             .iter()
             .find(|(r, _)| *r == role)
             .map(|(_, a)| *a)
@@ -138,22 +160,20 @@ pub async fn start(config: Config, demo: Option<DemoControl>) -> Result<Running,
     info!(
         proxy = %proxy_addr,
         standby = ?standby_addr,
-        api = %listeners.api,
+        api = %api.listeners.api,
         active = truth.active.map_or("none", |p| truth.backends[p].name.as_str()),
         routing = truth.routing.enabled,
         "switchboard started"
     );
     Ok(Running {
-        cluster,
-        combiner,
-        counters,
         proxy_addr,
         standby_addr,
-        api_addr: listeners.api,
-        health_addr: listeners.health,
+        api_addr: api.listeners.api,
         config,
+        counters,
         bridge,
-        stop_api,
+        api,
+        tasks,
         stop_background,
     })
 }
@@ -177,16 +197,17 @@ async fn first_verdicts(cluster: &Cluster, limit: Duration) {
 
 impl Running {
     /// Runs until SIGTERM or SIGINT, then shuts down in order.
-    pub async fn run_until_signal(self) -> std::io::Result<()> {
+    pub(crate) async fn run_until_signal(self) -> std::io::Result<()> {
         let signal = signals::terminated().await?;
         info!(signal, "shutting down");
         self.shutdown().await;
         Ok(())
     }
 
-    /// The ordered shutdown of SPEC 6.
-    pub async fn shutdown(mut self) {
-        self.stop_api.cancel();
+    /// The ordered shutdown (`docs/operations.md`, "Stopping"): returns
+    /// only once the API thread, every session and every task has ended.
+    pub(crate) async fn shutdown(mut self) {
+        self.api.shutdown().await;
         let proxy = &self.config.proxy;
         if !proxy.shutdown_delay.is_zero() {
             info!(
@@ -203,8 +224,10 @@ impl Running {
             "proxy ports closed; draining sessions"
         );
         let left = self.bridge.drain(proxy.drain_timeout).await;
-        self.bridge.sever_all();
+        self.bridge.sever_all().await;
         self.stop_background.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
         info!(severed = left, "shutdown complete");
     }
 }

@@ -1,0 +1,283 @@
+//! The HTTP side (SPEC 7): control (PATCH), reads, the SSE stream, Traffic
+//! Monitor compatibility, metrics, the health port, the springboard page
+//! and the dashboard assets.
+//!
+//! This file owns the listeners and how the routers are put together: which
+//! layers wrap which routes (compression → JSON errors → `force_https` and
+//! basic auth → body limit → handler); `server` runs them on the API's own
+//! thread, apart from the data path. Each concept lives in its own file:
+//! `auth` (the front door), `error` (JSON errors, body limit), `params` and
+//! `bool_param` (control inputs), `views` and `switchboard_v0` (the Go
+//! switchboard's `/v0`), `state` and `sse` (the read model and its stream),
+//! `tm_model` and `traffic_monitor` (Traffic Monitor), `metrics`,
+//! `springboard`, `assets` and `demo`. Handlers read the combiner's snapshot,
+//! the cluster truth and the bridge's atomics, and send commands to the
+//! cluster; they never take a lock the data path takes, and nothing here
+//! logs a request header.
+
+mod assets;
+mod auth;
+mod bool_param;
+mod error;
+mod metrics;
+mod params;
+mod server;
+mod springboard;
+mod sse;
+mod state;
+mod switchboard_v0;
+#[cfg(test)]
+pub(crate) mod test_support;
+mod tm_model;
+mod traffic_monitor;
+mod views;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
+
+use auth::{Guard, Policy};
+use error::ApiError;
+use switchboard_config::Config;
+use switchboard_core::cluster::{Cluster, Truth};
+use switchboard_core::combiner::Combiner;
+use switchboard_core::counters::SessionCounters;
+use switchboard_core::RouteProgress;
+use views::Views;
+
+/// Everything a handler may read or command.
+#[derive(Clone)]
+pub struct ApiContext {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The authoritative state and its commands.
+    pub cluster: Cluster,
+    /// The merged read model.
+    pub combiner: Combiner,
+    /// The bridge's live session counters.
+    pub counters: Arc<SessionCounters>,
+    /// Routes of another part mounted behind the API's front door (the
+    /// demo's break/heal buttons); opaque to the API.
+    pub extra_routes: Option<Router>,
+    /// How far the data path has applied the truth, to answer a command
+    /// only once it is in force; `None` where no bridge runs (unit tests).
+    pub progress: Option<RouteProgress>,
+}
+
+/// How long a command waits for the bridge to apply it before answering.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl ApiContext {
+    /// Waits (bounded) until the bridge routes by the cluster's current
+    /// truth, so that a PATCH answers only once the proxy acts on it: a
+    /// client that connects after "routing on" returned is routed.
+    pub async fn settle(&self) {
+        let Some(progress) = &self.progress else {
+            return;
+        };
+        let generation = self.cluster.truth().route_generation();
+        if !progress.wait_applied(generation, SETTLE_LIMIT).await {
+            tracing::warn!(generation, "the bridge has not applied a command after 1 s");
+        }
+    }
+}
+
+/// The running API: its bound listeners and the thread that serves them.
+pub struct Api {
+    /// Where each listener is bound.
+    pub listeners: ApiListeners,
+    /// Stops every server (graceful: open requests finish).
+    stop: CancellationToken,
+    /// The `switchboard-api` thread.
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Api {
+    /// Stops accepting API requests and waits until the API thread ended.
+    /// SSE streams end with the stop signal, so this does not hang on them.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let thread = self.thread;
+        // Joining blocks; do it off the async workers.
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+/// The bound API listeners.
+pub struct ApiListeners {
+    /// The API and dashboard listener.
+    pub api: SocketAddr,
+    /// The always-200 health listener (`api.health_listen`).
+    pub health: Option<SocketAddr>,
+    /// The unauthenticated `/metrics` listener (`api.metrics_listen`).
+    pub metrics: Option<SocketAddr>,
+    /// The springboard page (`api.aggregator_listen`).
+    pub aggregator: Option<SocketAddr>,
+}
+
+/// What every handler shares: the context, the stop signal (ends SSE
+/// streams) and the metrics registry. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+/// The contents of [`App`].
+pub struct AppInner {
+    /// What handlers read and command.
+    pub ctx: ApiContext,
+    /// Cancelled when the API shuts down.
+    pub stop: CancellationToken,
+    /// The registry `/metrics` encodes.
+    pub metrics: Registry,
+}
+
+impl Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.inner
+    }
+}
+
+impl App {
+    /// The shared state of all routers.
+    pub fn new(ctx: ApiContext, stop: CancellationToken) -> App {
+        let standby_port = ctx.config.proxy.standby_listen.is_some();
+        let metrics = metrics::registry(ctx.cluster.clone(), ctx.counters.clone(), standby_port);
+        App {
+            inner: Arc::new(AppInner { ctx, stop, metrics }),
+        }
+    }
+
+    /// `/v0` views over one truth.
+    pub fn views<'a>(&'a self, truth: &'a Truth) -> Views<'a> {
+        Views {
+            config: &self.ctx.config,
+            truth,
+            counters: &self.ctx.counters,
+        }
+    }
+
+    /// The access policy of the API listener.
+    fn policy(&self) -> Policy {
+        let c = &self.ctx.config;
+        Policy {
+            public_reads: c.api.public_reads,
+            public_metrics: c.api.public_metrics,
+            public_traffic_monitor: c.traffic_monitor.public,
+        }
+    }
+}
+
+/// Wraps routes (and `extra`, routes of another part) in the standard
+/// layers: body limit, guard, JSON errors, compression (outermost).
+fn layered(router: Router<App>, extra: Option<Router>, app: &App, policy: Policy) -> Router {
+    let guard = Arc::new(Guard::new(&app.ctx.config.api, policy));
+    let mut router = router.with_state(app.clone());
+    if let Some(extra) = extra {
+        router = router.merge(extra);
+    }
+    router
+        .layer(from_fn(error::limit_body))
+        .layer(from_fn_with_state(guard, auth::guard))
+        .layer(from_fn(error::json_errors))
+        .layer(CompressionLayer::new())
+}
+
+/// The router of the API listener.
+pub fn api_router(app: &App) -> Router {
+    let routes = Router::new()
+        .merge(switchboard_v0::routes())
+        .merge(state::routes())
+        .merge(sse::routes())
+        .merge(traffic_monitor::routes())
+        .route("/metrics", get(metrics::scrape));
+    let extra = app.ctx.extra_routes.clone();
+    layered(routes.fallback(fallback), extra, app, app.policy())
+}
+
+/// Unknown paths: dashboard assets for GET and HEAD, else a JSON 404.
+async fn fallback(state: State<App>, method: Method, uri: Uri) -> Response {
+    if method == Method::GET || method == Method::HEAD {
+        assets::serve_asset(state, uri).await
+    } else {
+        not_found(uri).await
+    }
+}
+
+/// A JSON 404 naming the path.
+async fn not_found(uri: Uri) -> Response {
+    ApiError::not_found(format!("no such path: {}", uri.path()), None).into_response()
+}
+
+/// The router of the separate metrics listener: `/metrics`, no auth.
+pub fn metrics_router(app: &App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::scrape))
+        .fallback(not_found)
+        .layer(from_fn(error::json_errors))
+        .layer(CompressionLayer::new())
+        .with_state(app.clone())
+}
+
+/// The router of the aggregator listener: the springboard page, behind the
+/// same front door as the API.
+pub fn aggregator_router(app: &App) -> Router {
+    let routes = Router::new()
+        .route("/", get(springboard::page))
+        .fallback(not_found);
+    layered(routes, None, app, app.policy())
+}
+
+/// The health port: any method and path → 200 with an empty body, no auth.
+pub fn health_router() -> Router {
+    Router::new().fallback(|| async { StatusCode::OK })
+}
+
+/// Binds every API listener, then serves them on the API's own thread (see
+/// `server`) until [`Api::shutdown`].
+pub async fn serve(ctx: ApiContext) -> std::io::Result<Api> {
+    let stop = CancellationToken::new();
+    let app = App::new(ctx, stop.clone());
+    let api_cfg = &app.ctx.config.api;
+    let mut bound = Vec::new();
+    let (api, b) = server::bind("api.listen", api_cfg.listen, api_router(&app))?;
+    bound.push(b);
+    let mut listeners = ApiListeners {
+        api,
+        health: None,
+        metrics: None,
+        aggregator: None,
+    };
+    if let Some(addr) = api_cfg.health_listen {
+        let (local, b) = server::bind("api.health_listen", addr, health_router())?;
+        listeners.health = Some(local);
+        bound.push(b);
+    }
+    if let Some(addr) = api_cfg.metrics_listen {
+        let (local, b) = server::bind("api.metrics_listen", addr, metrics_router(&app))?;
+        listeners.metrics = Some(local);
+        bound.push(b);
+    }
+    if let Some(addr) = api_cfg.aggregator_listen {
+        let (local, b) = server::bind("api.aggregator_listen", addr, aggregator_router(&app))?;
+        listeners.aggregator = Some(local);
+        bound.push(b);
+    }
+    let thread = server::spawn(bound, stop.clone())?;
+    Ok(Api {
+        listeners,
+        stop,
+        thread,
+    })
+}

@@ -1,0 +1,446 @@
+//! `Cluster`: the single writer of the authoritative [`Truth`].
+//!
+//! The monitor feeds it probe results; the API feeds it operator commands.
+//! Each change runs the election, swaps in a new immutable `Truth` and
+//! publishes the resulting events on the bus, all under one short lock, so
+//! that the order of events on the bus is the order of changes to the truth.
+//! Readers (the bridge's route reconciler, the combiner, the API) load the
+//! latest `Truth` without taking that lock. This module never touches a
+//! socket; it must stay fast enough to be called from any task.
+
+pub mod operator_state;
+pub mod probe_latency;
+mod truth;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use crate::bus::{AdminState, Bus, EventKind};
+use crate::election::ActiveElection;
+use crate::hysteresis::Hysteresis;
+use switchboard_config::Config;
+
+pub use operator_state::OperatorState;
+pub use probe_latency::{HistogramSnapshot, LatencyHistogram};
+pub use truth::{BackendTruth, CheckRecord, Monitoring, Routing, Truth, HISTORY};
+
+/// The verdict of one probe, as the monitor hands it over.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    pub ok: bool,
+    /// The galera `wsrep_local_index`; `None` keeps the current index.
+    pub index: Option<u64>,
+    pub reason: String,
+    pub latency: Duration,
+}
+
+/// Why an operator command was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// No backend has that name.
+    UnknownBackend,
+    /// The change could not be written to the state file, so it was not
+    /// made (nothing changed in memory either).
+    NotPersisted(String),
+}
+
+/// Shared handle; clone freely.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    bus: Bus,
+    /// Where operator decisions are saved (`[state] file`).
+    state_file: Option<PathBuf>,
+    election: ActiveElection,
+    writer: Mutex<Writer>,
+    published: ArcSwap<Truth>,
+    version: watch::Sender<u64>,
+    /// Latencies of the applied probes, per backend in config order.
+    probe_latency: Box<[LatencyHistogram]>,
+}
+
+/// What only the writer sees: the next truth, the probe streaks and the
+/// events of the change in progress (published by `commit`, after the new
+/// truth is visible, so a subscriber woken by an event always reads a truth
+/// that already contains it).
+struct Writer {
+    truth: Truth,
+    hysteresis: Vec<Hysteresis>,
+    pending: Vec<EventKind>,
+}
+
+impl Cluster {
+    /// A cluster with every backend unknown, operator state as restored.
+    pub fn new(config: &Config, restored: &OperatorState, bus: Bus) -> Cluster {
+        let now = SystemTime::now();
+        let backends = config
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(pos, b)| {
+                let (admin, admin_message) = restored.backend(&b.name);
+                BackendTruth {
+                    name: b.name.clone(),
+                    healthy: None,
+                    index: pos as u64,
+                    reason: "not probed yet".into(),
+                    health_changed_at: None,
+                    last_check: None,
+                    history: Default::default(),
+                    admin,
+                    admin_message,
+                    admin_epoch: 0,
+                }
+            })
+            .collect();
+        let truth = Truth {
+            routing: Routing {
+                enabled: restored.routing_enabled,
+                message: restored.routing_message.clone(),
+                changed_at: now,
+            },
+            monitoring: Monitoring {
+                enabled: restored
+                    .monitoring_enabled
+                    .unwrap_or(config.monitor.enabled),
+                changed_at: now,
+            },
+            backends,
+            active: None,
+            active_epoch: 0,
+            standby: None,
+            standby_epoch: 0,
+            routing_epoch: 0,
+            failovers: 0,
+            version: 0,
+            started_at: now,
+        };
+        let hysteresis = config
+            .backends
+            .iter()
+            .map(|_| Hysteresis::new(config.monitor.rise, config.monitor.fall))
+            .collect();
+        let (version, _) = watch::channel(0);
+        Cluster {
+            inner: Arc::new(Shared {
+                bus,
+                state_file: config.state.file.clone(),
+                election: ActiveElection {
+                    failback: config.monitor.failback,
+                },
+                published: ArcSwap::from_pointee(truth.clone()),
+                writer: Mutex::new(Writer {
+                    truth,
+                    hysteresis,
+                    pending: Vec::new(),
+                }),
+                version,
+                probe_latency: config
+                    .backends
+                    .iter()
+                    .map(|_| LatencyHistogram::default())
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The latest truth, without locking.
+    pub fn truth(&self) -> Arc<Truth> {
+        self.inner.published.load_full()
+    }
+
+    /// The bus this cluster publishes on.
+    pub fn bus(&self) -> &Bus {
+        &self.inner.bus
+    }
+
+    /// The probe latency histogram of backend `pos` (for `/metrics`).
+    pub fn probe_latency(&self, pos: usize) -> Option<&LatencyHistogram> {
+        self.inner.probe_latency.get(pos)
+    }
+
+    /// Wakes on every change of the truth, probe records included.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.inner.version.subscribe()
+    }
+
+    /// Records one probe of backend `pos`. Ignored while monitoring is off,
+    /// so a probe that was in flight when monitoring paused changes nothing.
+    pub fn apply_probe(&self, pos: usize, probe: ProbeResult) {
+        let mut guard = self.lock();
+        let w = &mut *guard;
+        if !w.truth.monitoring.enabled || pos >= w.truth.backends.len() {
+            return;
+        }
+        self.inner.probe_latency[pos].observe(probe.latency);
+        let now = SystemTime::now();
+        let edge = w.hysteresis[pos].observe(probe.ok);
+        let b = &mut w.truth.backends[pos];
+        let record = CheckRecord {
+            at: now,
+            latency: probe.latency,
+            ok: probe.ok,
+            reason: probe.reason.clone(),
+        };
+        if b.history.len() == HISTORY {
+            b.history.pop_front();
+        }
+        b.history.push_back(record.clone());
+        b.last_check = Some(record);
+        let mut cause = None;
+        if probe.ok {
+            if let Some(index) = probe.index {
+                if index != b.index && b.healthy == Some(true) {
+                    cause = Some(format!("{} index {} -> {index}", b.name, b.index));
+                }
+                b.index = index;
+            }
+        }
+        if let Some(healthy) = edge {
+            b.healthy = Some(healthy);
+            b.reason = probe.reason.clone();
+            b.health_changed_at = Some(now);
+            let name = b.name.clone();
+            cause = Some(format!(
+                "{name} {}: {}",
+                if healthy { "healthy" } else { "unhealthy" },
+                probe.reason
+            ));
+            w.pending.push(EventKind::HealthChanged {
+                backend: name,
+                healthy,
+                reason: probe.reason,
+            });
+        } else if b.healthy == Some(probe.ok) {
+            // Keep the reason of the current state fresh (e.g. a new index).
+            b.reason = probe.reason;
+        }
+        if let Some(cause) = cause {
+            self.reelect(w, &cause);
+        }
+        self.commit(w);
+    }
+
+    /// Routing on or off (with the operator's message) and/or monitoring
+    /// on or off, as one change: both are saved and applied, or neither.
+    /// While monitoring is off, probe results are dropped and the active
+    /// stays where it is.
+    pub fn set_flags(
+        &self,
+        routing: Option<(bool, &str)>,
+        monitoring: Option<bool>,
+        actor: &str,
+    ) -> Result<(), CommandError> {
+        let mut w = self.lock();
+        let now = SystemTime::now();
+        let before = w.truth.clone();
+        if let Some((enabled, message)) = routing {
+            let current = &w.truth.routing;
+            if current.enabled != enabled || current.message != message {
+                if current.enabled != enabled {
+                    w.truth.routing_epoch += 1;
+                }
+                w.truth.routing = Routing {
+                    enabled,
+                    message: message.to_string(),
+                    changed_at: now,
+                };
+                w.pending.push(EventKind::RoutingChanged {
+                    enabled,
+                    message: message.to_string(),
+                    actor: actor.to_string(),
+                });
+            }
+        }
+        if let Some(enabled) = monitoring {
+            if w.truth.monitoring.enabled != enabled {
+                w.truth.monitoring = Monitoring {
+                    enabled,
+                    changed_at: now,
+                };
+                w.pending.push(EventKind::MonitoringChanged {
+                    enabled,
+                    actor: actor.to_string(),
+                });
+            }
+        }
+        self.save_then_commit(&mut w, before)
+    }
+
+    /// Monitoring off at startup, once the first verdicts are in, when the
+    /// state file or `[monitor] enabled = false` says so. Not saved: it
+    /// comes from the file or the config already.
+    pub fn freeze_monitoring_at_startup(&self, actor: &str) {
+        let mut w = self.lock();
+        if !w.truth.monitoring.enabled {
+            return;
+        }
+        w.truth.monitoring = Monitoring {
+            enabled: false,
+            changed_at: SystemTime::now(),
+        };
+        w.pending.push(EventKind::MonitoringChanged {
+            enabled: false,
+            actor: actor.to_string(),
+        });
+        self.commit(&mut w);
+    }
+
+    /// Routing on or off with the operator's message.
+    pub fn set_routing(
+        &self,
+        enabled: bool,
+        message: &str,
+        actor: &str,
+    ) -> Result<(), CommandError> {
+        self.set_flags(Some((enabled, message)), None, actor)
+    }
+
+    /// Monitoring on or off.
+    pub fn set_monitoring(&self, enabled: bool, actor: &str) -> Result<(), CommandError> {
+        self.set_flags(None, Some(enabled), actor)
+    }
+
+    /// Sets one backend's admin state and re-runs the election; saved and
+    /// applied, or neither.
+    pub fn set_admin(
+        &self,
+        name: &str,
+        state: AdminState,
+        message: &str,
+        actor: &str,
+    ) -> Result<(), CommandError> {
+        let mut w = self.lock();
+        let pos = w
+            .truth
+            .backends
+            .iter()
+            .position(|b| b.name == name)
+            .ok_or(CommandError::UnknownBackend)?;
+        let b = &w.truth.backends[pos];
+        if b.admin == state && b.admin_message == message {
+            return Ok(());
+        }
+        let before = w.truth.clone();
+        let b = &mut w.truth.backends[pos];
+        b.admin = state;
+        b.admin_message = message.to_string();
+        b.admin_epoch += 1;
+        w.pending.push(EventKind::BackendStateChanged {
+            backend: name.to_string(),
+            state,
+            message: message.to_string(),
+            actor: actor.to_string(),
+        });
+        let cause = format!("{name} set {} by {actor}", state.as_str());
+        self.reelect(&mut w, &cause);
+        self.save_then_commit(&mut w, before)
+    }
+
+    /// An operator change is saved before it takes effect: if the state
+    /// file cannot be written, the writer goes back to `before` and nothing
+    /// is published, so memory and disk never disagree half-way.
+    fn save_then_commit(&self, w: &mut Writer, before: Truth) -> Result<(), CommandError> {
+        if w.pending.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.persist(w) {
+            w.truth = before;
+            w.pending.clear();
+            return Err(e);
+        }
+        self.commit(w);
+        Ok(())
+    }
+
+    /// Re-runs the election after `cause` and queues its edges; the caller
+    /// commits.
+    fn reelect(&self, w: &mut Writer, cause: &str) {
+        // No election until every backend has its first verdict: electing
+        // on partial information lets whichever backend answers first win
+        // the startup (a spurious failover once the lower index answers, and
+        // with failback = false the wrong active for good). Every probe ends
+        // within the monitor timeout, and the runner keeps the proxy ports
+        // closed until then anyway.
+        if w.truth.backends.iter().any(|b| b.healthy.is_none()) {
+            return;
+        }
+        let truth = &mut w.truth;
+        let active = self
+            .inner
+            .election
+            .elect_active(&truth.backends, truth.active);
+        let standby = self.inner.election.elect_standby(&truth.backends);
+        let name = |p: Option<usize>| p.map(|p| truth.backends[p].name.clone());
+        // The first election is not caused by whichever probe answered last.
+        let cause = if truth.active_epoch == 0 && truth.standby_epoch == 0 {
+            let electable = truth.backends.iter().filter(|b| b.electable()).count();
+            format!(
+                "startup: {electable} of {} backends healthy and enabled",
+                truth.backends.len()
+            )
+        } else {
+            cause.to_string()
+        };
+        if active != truth.active {
+            if truth.active.is_some() && active.is_some() {
+                truth.failovers += 1;
+            }
+            w.pending.push(EventKind::ActiveChanged {
+                from: name(truth.active),
+                to: name(active),
+                reason: cause.clone(),
+            });
+            truth.active = active;
+            truth.active_epoch += 1;
+        }
+        if standby != truth.standby {
+            w.pending.push(EventKind::StandbyChanged {
+                from: name(truth.standby),
+                to: name(standby),
+                reason: cause,
+            });
+            truth.standby = standby;
+            truth.standby_epoch += 1;
+        }
+    }
+
+    /// Publishes the writer's truth for lock-free readers, then the events
+    /// of the change, in order.
+    fn commit(&self, w: &mut Writer) {
+        w.truth.version += 1;
+        self.inner.published.store(Arc::new(w.truth.clone()));
+        for event in w.pending.drain(..) {
+            self.inner.bus.publish(event);
+        }
+        self.inner.version.send_replace(w.truth.version);
+    }
+
+    /// Saves the operator decisions, under the writer lock so that saves
+    /// happen in the order of the changes.
+    fn persist(&self, w: &Writer) -> Result<(), CommandError> {
+        let Some(path) = &self.inner.state_file else {
+            return Ok(());
+        };
+        OperatorState::from_truth(&w.truth).save(path).map_err(|e| {
+            tracing::error!(path = %path.display(), error = %e, "could not save operator state");
+            CommandError::NotPersisted(format!(
+                "could not save operator state to {}: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Writer> {
+        // Every mutation above completes before it commits; a panic midway
+        // leaves the published truth unchanged, so poisoning is ignored.
+        self.inner.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

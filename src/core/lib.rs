@@ -1,0 +1,28 @@
+//! The pure core of switchboard: what the router decides, with no socket in
+//! sight.
+//!
+//! Owns the authoritative [`cluster::Truth`] and its single writer
+//! [`cluster::Cluster`] (health verdicts, the election, routing and
+//! monitoring flags, admin states, the operator state file), the pure
+//! [`election`] and [`hysteresis`] rules, the [`bus`] of events, the exact
+//! session [`counters`] the data path writes, the read model
+//! ([`combiner`]) every read endpoint serves, and the two capabilities
+//! through which the other parts cooperate without knowing each other:
+//! [`ProbeRequests`] (data path → monitor) and [`RouteProgress`]
+//! (data path → API).
+//!
+//! Must never: open a socket, use `tokio::net`, know axum or reqwest.
+//! `scripts/test` checks this crate on its own so that no feature of another
+//! crate can hide a violation.
+
+pub mod bus;
+pub mod cluster;
+pub mod combiner;
+pub mod counters;
+pub mod election;
+pub mod hysteresis;
+mod probe_requests;
+mod route_progress;
+
+pub use probe_requests::ProbeRequests;
+pub use route_progress::RouteProgress;

@@ -1,0 +1,100 @@
+//! The black-box test harness of every test under `tests/`: real loopback
+//! backends, real health endpoints, the real `switchboard` binary, and
+//! clients that talk to it through TCP and HTTP.
+//!
+//! Parts:
+//! - [`ports`] (free loopback ports, the [`Ports`] of one start, a listener
+//!   with a deep accept queue) and [`temp_dir`] (a test's files);
+//! - [`backend`] (echo servers that count their own connections),
+//!   [`health`] (galera-style status endpoints switchable at runtime,
+//!   counting the probes they serve) and [`fleet`] (`n` of each, `db-0..`);
+//! - [`builder`] (the native TOML config of a run, every knob),
+//!   [`go_config`] (the Go switchboard's YAML/JSON file);
+//! - [`switchboard`] (starts, restarts, signals the binary and kills it on
+//!   drop), [`api`] (its HTTP API with credentials, `/v0/state` waits),
+//!   [`process`] (spawning the binary, running it to completion);
+//! - [`client`] (connect / read / expect EOF with deadlines), [`data`]
+//!   (seeded random byte streams hashed with sha2), [`storm`] (the failover
+//!   storm of the sever-race and bus-lag tests);
+//! - [`prom`] (a strict Prometheus text parser) and [`sse`] (a
+//!   Server-Sent Events reader).
+//!
+//! Rules every test follows: only 127.0.0.1 and ephemeral ports; waits poll a
+//! condition with a deadline instead of sleeping; every loop is bounded in
+//! count and time; only processes this harness started are signalled, by pid.
+//!
+//! A library of its own, compiled once and linked into the few test
+//! binaries (`tests/router`, `tests/api`, `tests/data_path`).
+
+pub mod api;
+pub mod backend;
+pub mod builder;
+pub mod client;
+pub mod data;
+pub mod fleet;
+pub mod go_config;
+pub mod health;
+pub mod ports;
+pub mod process;
+pub mod prom;
+pub mod sse;
+pub mod storm;
+pub mod switchboard;
+pub mod temp_dir;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub use {
+    api::{backend, keys, sessions},
+    backend::Backend,
+    builder::Builder,
+    client::*,
+    fleet::{Fleet, Greeters},
+    go_config::GoConfig,
+    health::{Health, HealthEndpoint},
+    ports::{free_addr, free_port, listen, Ports},
+    process::{run_cli, BIN, USER},
+    switchboard::Switchboard,
+    temp_dir::TempDir,
+};
+
+/// How often `wait_until` polls.
+pub const POLL: Duration = Duration::from_millis(5);
+
+/// Polls `cond` every few ms until it is true; panics with `what` after
+/// `timeout`. Returns how long it took.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, cond: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    if !poll_until(timeout, cond).await {
+        panic!("timed out after {timeout:?} waiting for: {what}");
+    }
+    started.elapsed()
+}
+
+/// Like [`wait_until`], but returns `false` instead of panicking.
+pub async fn poll_until<F, Fut>(timeout: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if cond().await {
+            return true;
+        }
+        if started.elapsed() > timeout {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Milliseconds with one decimal, for the figures tests print.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
