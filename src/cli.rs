@@ -152,22 +152,28 @@ async fn demo(n: usize, listen: SocketAddr, standby: SocketAddr, api: SocketAddr
     }
     let first = &control.backends[0];
     println!();
-    println!("Try it:");
+    println!("Try it (bash):");
     println!(
-        "  curl -s telnet://{}   # greets with the active backend's name (Ctrl-C to leave)",
-        running.proxy_addr
+        "  cat < /dev/tcp/{}/{}   # greets with the active backend's name, stays connected",
+        running.proxy_addr.ip(),
+        running.proxy_addr.port()
     );
     println!(
-        "  curl -s -u admin:{password} http://{}/v0/cluster",
-        running.api_addr
-    );
-    println!(
-        "  curl -X POST http://{}/mode/503      # break {}: watch the failover",
+        "  curl -X POST http://{}/mode/503      # break {}: the session above is severed, cat exits",
         first.health_addr, first.name
+    );
+    println!(
+        "  cat < /dev/tcp/{}/{}   # now greeted by the next backend",
+        running.proxy_addr.ip(),
+        running.proxy_addr.port()
     );
     println!(
         "  curl -X POST http://{}/mode/healthy  # heal it again",
         first.health_addr
+    );
+    println!(
+        "  curl -s -u admin:{password} http://{}/v0/state   # the merged state, with reasons",
+        running.api_addr
     );
     println!("  (modes: healthy, 503, hang, unhealthy)\n");
     println!("Press Ctrl-C to stop.");

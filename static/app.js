@@ -50,23 +50,20 @@ function fmtDuration(ms) {
 const fmtAgo = (iso) => (iso ? `${fmtDuration(Date.now() - new Date(iso))} ago` : '');
 const fmtAt = (iso) => `${fmtClock(iso)} (${fmtAgo(iso)})`;
 
-/** Per event type: its tag, one line for people (like the server's describe()), its severity. */
+/** Per event type: its tag and its severity. The text is the server's `description`. */
 const KINDS = {
-  active_changed: ['active', (e) => `Active ${e.from || 'none'} → ${e.to || 'none'}: ${e.reason}`, (e) => (e.to ? 'warn' : 'bad')],
-  standby_changed: ['standby', (e) => `Standby ${e.from || 'none'} → ${e.to || 'none'}: ${e.reason}`, () => 'info'],
-  health_changed: ['health', (e) => `${e.backend} is ${e.healthy ? 'healthy' : 'unhealthy'}: ${e.reason}`,
-    (e) => (e.healthy ? 'good' : 'bad')],
-  routing_changed: ['routing', (e) => `Routing ${e.enabled ? 'on' : 'off'} by ${e.actor}${e.message ? `: ${e.message}` : ''}`,
-    (e) => (e.enabled ? 'good' : 'bad')],
-  monitoring_changed: ['monitor', (e) => `Monitoring ${e.enabled ? 'on' : 'paused'} by ${e.actor}`,
-    (e) => (e.enabled ? 'good' : 'warn')],
-  backend_state_changed: ['admin', (e) => `${e.backend} set ${e.state} by ${e.actor}${e.message ? `: ${e.message}` : ''}`,
-    (e) => (e.state === 'enabled' ? 'good' : 'warn')],
-  sessions_changed: ['sessions', (e) => `${e.backend} (${e.port} port): ${e.current} sessions `
-    + `(+${e.opened} −${e.closed}, ${e.severed} severed)`, () => 'info'],
-  sessions_severed: ['severed', (e) => `${e.backend} (${e.port} port): ${e.sessions} sessions severed: ${e.reason}`,
-    () => 'bad'],
+  active_changed: ['active', (e) => (e.to ? 'warn' : 'bad')],
+  standby_changed: ['standby', () => 'info'],
+  health_changed: ['health', (e) => (e.healthy ? 'good' : 'bad')],
+  routing_changed: ['routing', (e) => (e.enabled ? 'good' : 'bad')],
+  monitoring_changed: ['monitor', (e) => (e.enabled ? 'good' : 'warn')],
+  backend_state_changed: ['admin', (e) => (e.state === 'enabled' ? 'good' : 'warn')],
+  sessions_changed: ['sessions', () => 'info'],
+  sessions_severed: ['severed', () => 'bad'],
 };
+
+/** Events that describe the session counters, which the snapshot reads live (not in its event index). */
+const SESSION_EVENTS = new Set(['sessions_changed', 'sessions_severed']);
 
 // ---- Model: the snapshot, the event epoch, the demo backends ---------------------
 
@@ -74,44 +71,13 @@ const model = {
   state: null, // the last GET v0/state, with newer events applied
   events: [], // this server process's events, oldest first
   lastIndex: 0, // newest event index seen in this epoch
+  lastStateIndex: 0, // newest index of an event the snapshot folds in (not sessions_*)
   lastActiveChange: null, // the newest active_changed event: "why did it move"
   demo: null, // {backends: [{name, mode}], modes} in `switchboard demo`, else null
   conn: 'connecting', // connecting | live | reconnecting
   attempt: 0,
   busy: new Set(), // keys of actions in flight
 };
-
-/** Role the server would give a backend (the combiner's rule), for instant updates. */
-function roleOf(s, b) {
-  if (s.active === b.name) return 'active';
-  if (s.standby === b.name) return 'standby';
-  if (b.adminState === 'disabled') return 'disabled';
-  if (b.adminState === 'drain') return 'drained';
-  return b.healthy ? 'ready' : 'down';
-}
-
-/** Applies one bus event to a snapshot, in place. */
-function applyEvent(s, ev) {
-  const b = s.backends.find((x) => x.name === ev.backend) || {};
-  switch (ev.type) {
-    case 'active_changed': s.active = ev.to; break;
-    case 'standby_changed': s.standby = ev.to; break;
-    case 'health_changed':
-      Object.assign(b, { healthy: ev.healthy, probed: true, reason: ev.reason, healthChangedAt: ev.time });
-      break;
-    case 'routing_changed': s.routing = { enabled: ev.enabled, message: ev.message, changedAt: ev.time }; break;
-    case 'monitoring_changed': s.monitoring = { enabled: ev.enabled, changedAt: ev.time }; break;
-    case 'backend_state_changed': Object.assign(b, { adminState: ev.state, adminMessage: ev.message }); break;
-    case 'sessions_changed':
-      if (!b.sessions) break;
-      b.sessions[ev.port] = ev.current;
-      b.sessions.total = b.sessions.active + b.sessions.standby;
-      s.totals.sessions = s.backends.reduce((sum, x) => sum + x.sessions.total, 0);
-      break;
-  }
-  for (const x of s.backends) x.role = roleOf(s, x);
-  s.lastEventIndex = Math.max(s.lastEventIndex, ev.index);
-}
 
 // ---- API client ---------------------------------------------------------------------
 
@@ -154,19 +120,22 @@ async function fetchState() {
   }
 }
 
-/** Takes a snapshot as truth, re-applying the events it has not folded in yet. */
+/**
+ * Takes a snapshot as the truth: the page shows what the server says (roles included) and
+ * derives nothing itself. A snapshot older than an event already received is shown, then
+ * fetched once more.
+ */
 function adoptState(s) {
   if (model.state && s.startedAt !== model.state.startedAt) newEpoch(s);
-  const behind = s.lastEventIndex < model.lastIndex; // built before events we have seen
-  for (const ev of model.events) if (ev.index > s.lastEventIndex) applyEvent(s, ev);
+  const behind = s.lastEventIndex < model.lastStateIndex; // built before events we have seen
   model.state = s;
   render();
-  if (behind) requestState(); // its counters and probe history are older: fetch once more
+  if (behind) requestState();
 }
 
 /** The server restarted: its event indices start again. */
 function newEpoch(s) {
-  Object.assign(model, { events: [], lastIndex: 0, lastActiveChange: null });
+  Object.assign(model, { events: [], lastIndex: 0, lastStateIndex: 0, lastActiveChange: null });
   logNote(`Server restarted (running since ${fmtClock(s.startedAt)}); earlier events below are from before.`);
 }
 
@@ -237,11 +206,13 @@ function onDrop() {
 function onEvent(ev, fromBacklog) {
   if (typeof ev.index !== 'number' || ev.index <= model.lastIndex) return; // seen already
   model.lastIndex = ev.index;
+  if (!SESSION_EVENTS.has(ev.type)) model.lastStateIndex = ev.index;
   model.events.push(ev);
   if (model.events.length > 2 * MAX_EVENTS) model.events.splice(0, MAX_EVENTS);
   if (ev.type === 'active_changed') model.lastActiveChange = ev;
-  if (model.state && ev.index > model.state.lastEventIndex) applyEvent(model.state, ev);
   logEvent(ev);
+  // A demo backend's health mode may have been switched with curl: show the buttons as it is now.
+  if (!fromBacklog && model.demo && ev.type === 'health_changed') fetchDemo();
   if (!fromBacklog) requestState();
   render();
 }
@@ -397,8 +368,8 @@ function renderSpark(node, history) {
 // ---- Rendering: event log (newest first) ---------------------------------------------------
 
 function logEvent(ev) {
-  const [tag, describe, severity] = KINDS[ev.type] || [ev.type, (e) => e.description || e.type, () => 'info'];
-  addToLog(ev.time, tag, describe(ev), { class: `ev ev-${ev.type} sev-${severity(ev)}`, 'data-index': ev.index },
+  const [tag, severity] = KINDS[ev.type] || [ev.type, () => 'info'];
+  addToLog(ev.time, tag, ev.description || ev.type, { class: `ev ev-${ev.type} sev-${severity(ev)}`, 'data-index': ev.index },
     ev.type === 'sessions_changed' ? 'noisy' : 'main');
 }
 

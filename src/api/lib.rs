@@ -21,6 +21,7 @@ mod bool_param;
 mod error;
 mod metrics;
 mod params;
+mod rfc3339;
 mod server;
 mod springboard;
 mod sse;
@@ -31,6 +32,8 @@ pub(crate) mod test_support;
 mod tm_model;
 mod traffic_monitor;
 mod views;
+mod wire_event;
+mod wire_state;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -49,11 +52,9 @@ use tower_http::compression::CompressionLayer;
 use auth::{Guard, Policy};
 use error::ApiError;
 use switchboard_config::Config;
-use switchboard_core::cluster::{Cluster, Truth};
+use switchboard_core::cluster::Cluster;
 use switchboard_core::combiner::Combiner;
-use switchboard_core::counters::SessionCounters;
 use switchboard_core::RouteProgress;
-use views::Views;
 
 /// Everything a handler may read or command.
 #[derive(Clone)]
@@ -64,8 +65,6 @@ pub struct ApiContext {
     pub cluster: Cluster,
     /// The merged read model.
     pub combiner: Combiner,
-    /// The bridge's live session counters.
-    pub counters: Arc<SessionCounters>,
     /// Routes of another part mounted behind the API's front door (the
     /// demo's break/heal buttons); opaque to the API.
     pub extra_routes: Option<Router>,
@@ -153,18 +152,9 @@ impl App {
     /// The shared state of all routers.
     pub fn new(ctx: ApiContext, stop: CancellationToken) -> App {
         let standby_port = ctx.config.proxy.standby_listen.is_some();
-        let metrics = metrics::registry(ctx.cluster.clone(), ctx.counters.clone(), standby_port);
+        let metrics = metrics::registry(ctx.combiner.clone(), ctx.cluster.clone(), standby_port);
         App {
             inner: Arc::new(AppInner { ctx, stop, metrics }),
-        }
-    }
-
-    /// `/v0` views over one truth.
-    pub fn views<'a>(&'a self, truth: &'a Truth) -> Views<'a> {
-        Views {
-            config: &self.ctx.config,
-            truth,
-            counters: &self.ctx.counters,
         }
     }
 

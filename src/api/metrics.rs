@@ -9,8 +9,6 @@
 //! encoding. It never exposes configuration values beyond backend names.
 
 use std::fmt;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::State;
@@ -25,15 +23,17 @@ use prometheus_client::registry::{Registry, Unit};
 use super::App;
 use switchboard_core::bus::{AdminState, PortRole};
 use switchboard_core::cluster::Cluster;
-use switchboard_core::counters::{Outcome, SessionCounters};
+use switchboard_core::combiner::Combiner;
 
 /// The content type of the OpenMetrics text format.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The collector: reads everything at scrape time.
 pub(crate) struct SwitchboardCollector {
+    /// The read model every series comes from (one snapshot per scrape).
+    combiner: Combiner,
+    /// The probe latency histograms (their own atomics, not in the snapshot).
     cluster: Cluster,
-    counters: Arc<SessionCounters>,
     /// Whether the standby port exists (its series are omitted otherwise).
     standby_port: bool,
 }
@@ -45,15 +45,11 @@ impl fmt::Debug for SwitchboardCollector {
 }
 
 /// A registry holding the switchboard collector.
-pub(crate) fn registry(
-    cluster: Cluster,
-    counters: Arc<SessionCounters>,
-    standby_port: bool,
-) -> Registry {
+pub(crate) fn registry(combiner: Combiner, cluster: Cluster, standby_port: bool) -> Registry {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SwitchboardCollector {
+        combiner,
         cluster,
-        counters,
         standby_port,
     }));
     registry
@@ -124,8 +120,9 @@ fn flag(b: bool) -> i64 {
 
 impl prometheus_client::collector::Collector for SwitchboardCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
-        let truth = self.cluster.truth();
-        let c = &self.counters;
+        let snap = self.combiner.snapshot();
+        let truth = &snap.truth;
+        let c = &snap.counts;
         let names: Vec<&str> = truth.backends.iter().map(|b| b.name.as_str()).collect();
         let ports: &[PortRole] = if self.standby_port {
             &[PortRole::Active, PortRole::Standby]
@@ -152,7 +149,7 @@ impl prometheus_client::collector::Collector for SwitchboardCollector {
                 .collect::<Vec<_>>()
         };
 
-        let sessions: Vec<_> = per_port(&|port, pos| c.of(port, pos).current.load(Relaxed))
+        let sessions: Vec<_> = per_port(&|port, pos| c.sessions[pos].port(port).current)
             .into_iter()
             .map(|(l, v)| (l, v as i64))
             .collect();
@@ -166,7 +163,7 @@ impl prometheus_client::collector::Collector for SwitchboardCollector {
             &mut enc,
             "backend_sessions_total",
             "Gauge of the current sessions from this proxy to a mysql backend",
-            &per_backend(&|pos| c.current(pos) as i64),
+            &per_backend(&|pos| c.sessions[pos].total() as i64),
         )?;
         let b = &truth.backends;
         gauges(
@@ -238,18 +235,19 @@ impl prometheus_client::collector::Collector for SwitchboardCollector {
             "switchboard_sessions_opened",
             "Sessions opened per backend and proxy port",
             None,
-            &per_port(&|port, pos| c.of(port, pos).opened.load(Relaxed)),
+            &per_port(&|port, pos| c.sessions[pos].port(port).opened),
         )?;
         counters(
             &mut enc,
             "switchboard_sessions_severed",
             "Sessions severed per backend and proxy port",
             None,
-            &per_port(&|port, pos| c.of(port, pos).severed.load(Relaxed)),
+            &per_port(&|port, pos| c.sessions[pos].port(port).severed),
         )?;
-        let outcomes: Vec<_> = Outcome::ALL
+        let outcomes: Vec<_> = c
+            .outcomes
             .iter()
-            .map(|o| ([("outcome", o.as_str())], c.outcome(*o)))
+            .map(|(o, n)| ([("outcome", o.as_str())], *n))
             .collect();
         counters(
             &mut enc,
@@ -264,8 +262,8 @@ impl prometheus_client::collector::Collector for SwitchboardCollector {
             "Bytes relayed by finished sessions, up = client to backend, down = backend to client",
             Some(&Unit::Bytes),
             &[
-                ([("direction", "up")], c.bytes_up.load(Relaxed)),
-                ([("direction", "down")], c.bytes_down.load(Relaxed)),
+                ([("direction", "up")], c.bytes_up),
+                ([("direction", "down")], c.bytes_down),
             ],
         )?;
 
@@ -310,13 +308,13 @@ impl prometheus_client::collector::Collector for SwitchboardCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::context;
+    use crate::test_support::context_and_counters;
 
     #[test]
     fn encodes_every_family_with_pxc_gauge() {
-        let ctx = context(2);
-        ctx.counters.open(PortRole::Active, 1).mark_severed();
-        let registry = registry(ctx.cluster.clone(), ctx.counters.clone(), false);
+        let (ctx, counters) = context_and_counters(2);
+        counters.open(PortRole::Active, 1).mark_severed();
+        let registry = registry(ctx.combiner.clone(), ctx.cluster.clone(), false);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(text.contains("# HELP backend_sessions_total Gauge of the current sessions from this proxy to a mysql backend\n"));

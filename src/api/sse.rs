@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::state::query_index;
+use super::wire_event::event_json;
+use super::wire_state::StateView;
 use super::App;
 use switchboard_core::bus::{Bus, Event};
 use switchboard_core::combiner::Combiner;
@@ -208,7 +210,7 @@ impl Follower {
             "reason": reason,
             "missedFrom": from,
             "missedTo": to,
-            "state": &*self.combiner.state(),
+            "state": StateView::from(&*self.combiner.snapshot()),
         });
         Frame::default().event("resync").data(data.to_string())
     }
@@ -216,7 +218,7 @@ impl Follower {
 
 /// One bus event as a frame.
 fn event_frame(e: &Event) -> Frame {
-    let data = serde_json::to_string(e).unwrap_or_else(|_| "{}".into());
+    let data = event_json(e).to_string();
     Frame::default()
         .id(e.index.to_string())
         .event(e.kind.type_name())

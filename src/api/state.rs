@@ -5,18 +5,17 @@
 //! load or one short copy of the ring; they never wait on the data path and
 //! never change state.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use serde_json::Value;
 
 use super::error::ApiError;
+use super::wire_event::event_json;
+use super::wire_state::StateView;
 use super::App;
-use switchboard_core::bus::Event;
-use switchboard_core::combiner;
 
 /// The read-model routes.
 pub(crate) fn routes() -> Router<App> {
@@ -25,9 +24,9 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v0/events", get(events))
 }
 
-/// `GET /v0/state`: the latest merged snapshot.
-async fn state(State(app): State<App>) -> Json<Arc<combiner::State>> {
-    Json(app.ctx.combiner.state())
+/// `GET /v0/state`: the read model as of now.
+async fn state(State(app): State<App>) -> Json<StateView> {
+    Json(StateView::from(&*app.ctx.combiner.snapshot()))
 }
 
 /// The answer of `GET /v0/events`.
@@ -41,8 +40,8 @@ pub(crate) struct EventsPage {
     /// True when events after `since` were already dropped from the ring:
     /// the reader must resync from `/v0/state`.
     pub missed: bool,
-    /// Events with an index above `since`, oldest first.
-    pub events: Vec<Arc<Event>>,
+    /// Events with an index above `since`, oldest first (`wire_event`).
+    pub events: Vec<Value>,
 }
 
 /// `GET /v0/events?since=N`: the ring's events after N (all when absent).
@@ -55,7 +54,7 @@ async fn events(State(app): State<App>, uri: Uri) -> Result<Json<EventsPage>, Ap
         oldest_index: bus.oldest_index(),
         last_index: bus.last_index(),
         missed,
-        events,
+        events: events.iter().map(|e| event_json(e)).collect(),
     }))
 }
 

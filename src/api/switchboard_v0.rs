@@ -3,9 +3,9 @@
 //!
 //! Owns the validation of control requests (which parameters, which
 //! combinations, which errors with which `field`) and turns valid ones into
-//! `Cluster` commands with the caller as actor. It reads the cluster truth
-//! and the live counters for every answer, never a stale snapshot, and it
-//! never touches a socket or a lock of the data path.
+//! `Cluster` commands with the caller as actor. Every answer is built from
+//! one read-model snapshot taken after the command is in force; it never
+//! touches a socket or a lock of the data path.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -16,7 +16,7 @@ use axum::{Extension, Json, Router};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::params::Params;
-use super::views::{BackendView, ClusterView};
+use super::views::{self, BackendView, ClusterView};
 use super::App;
 use switchboard_core::bus::AdminState;
 use switchboard_core::cluster::CommandError;
@@ -31,8 +31,7 @@ pub(crate) fn routes() -> Router<App> {
 
 /// `GET /v0/backends`: every backend in config order.
 async fn list_backends(State(app): State<App>) -> Json<Vec<BackendView>> {
-    let truth = app.ctx.cluster.truth();
-    Json(app.views(&truth).backends())
+    Json(views::backends(&app.ctx.combiner.snapshot()))
 }
 
 /// `GET /v0/backends/{name}`: one backend.
@@ -40,15 +39,13 @@ async fn get_backend(
     State(app): State<App>,
     Path(name): Path<String>,
 ) -> Result<Json<BackendView>, ApiError> {
-    let truth = app.ctx.cluster.truth();
     let pos = position(&app, &name)?;
-    Ok(Json(app.views(&truth).backend(pos)))
+    Ok(Json(views::backend(&app.ctx.combiner.snapshot(), pos)))
 }
 
 /// `GET /v0/cluster`: the reference cluster object.
 async fn get_cluster(State(app): State<App>) -> Json<ClusterView> {
-    let truth = app.ctx.cluster.truth();
-    Json(app.views(&truth).cluster(false))
+    Json(views::cluster(&app.ctx.combiner.snapshot()))
 }
 
 /// `PATCH /v0/cluster`: `trafficEnabled` (with `message`, required when
@@ -83,8 +80,7 @@ async fn patch_cluster(
         .set_flags(traffic.map(|t| (t, message.as_str())), monitoring, &actor)
         .map_err(command_error)?;
     app.ctx.settle().await;
-    let truth = cluster.truth();
-    Ok(Json(app.views(&truth).cluster(true)))
+    Ok(Json(views::cluster(&app.ctx.combiner.snapshot())))
 }
 
 /// `PATCH /v0/backends/{name}`: `state` = `enabled|drain|disabled` and an
@@ -120,8 +116,7 @@ async fn patch_backend(
         .set_admin(&name, state, message, &actor)
         .map_err(command_error)?;
     app.ctx.settle().await;
-    let truth = app.ctx.cluster.truth();
-    Ok(Json(app.views(&truth).backend(pos)))
+    Ok(Json(views::backend(&app.ctx.combiner.snapshot(), pos)))
 }
 
 /// The config position of a backend, or 404 naming it.

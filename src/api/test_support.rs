@@ -58,16 +58,27 @@ pub(crate) fn context(n: usize) -> ApiContext {
     context_with(config(n))
 }
 
+/// A context over [`config`]`(n)` and the counters its read model reads.
+pub(crate) fn context_and_counters(n: usize) -> (ApiContext, Arc<SessionCounters>) {
+    let config = config(n);
+    let counters = Arc::new(SessionCounters::new(config.backends.len()));
+    (context_over(config, counters.clone()), counters)
+}
+
 /// A context over the given configuration.
 pub(crate) fn context_with(config: Config) -> ApiContext {
-    let cluster = Cluster::new(&config, &OperatorState::default(), Bus::new(64, 64));
     let counters = Arc::new(SessionCounters::new(config.backends.len()));
+    context_over(config, counters)
+}
+
+/// A context over `config` whose read model reads `counters`.
+fn context_over(config: Config, counters: Arc<SessionCounters>) -> ApiContext {
+    let cluster = Cluster::new(&config, &OperatorState::default(), Bus::new(64, 64));
     let combiner = Combiner::new(&config, cluster.clone(), counters.clone());
     ApiContext {
         config: Arc::new(config),
         cluster,
         combiner,
-        counters,
         extra_routes: None,
         progress: None,
     }

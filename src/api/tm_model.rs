@@ -13,8 +13,9 @@
 
 use std::time::SystemTime;
 
+use super::rfc3339;
 use switchboard_config::Publish;
-use switchboard_core::bus::{rfc3339, AdminState};
+use switchboard_core::bus::AdminState;
 use switchboard_core::cluster::Truth;
 
 /// `lastPoll` of a backend never polled (Go's zero `time.Time`).

@@ -87,7 +87,8 @@ fn wants_raw(uri: &Uri) -> bool {
 
 /// `GET /publish/CrStates[?raw]`.
 async fn cr_states(State(app): State<App>, uri: Uri) -> Json<CrStates> {
-    let truth = app.ctx.cluster.truth();
+    let snap = app.ctx.combiner.snapshot();
+    let truth = &snap.truth;
     let raw = wants_raw(&uri);
     let publish = app.ctx.config.traffic_monitor.publish;
     let caches: BTreeMap<String, CacheState> = truth
@@ -95,13 +96,13 @@ async fn cr_states(State(app): State<App>, uri: Uri) -> Json<CrStates> {
         .iter()
         .enumerate()
         .map(|(pos, b)| {
-            let v = verdict(&truth, pos, publish, raw);
+            let v = verdict(truth, pos, publish, raw);
             let state = CacheState {
                 is_available: v.available,
                 ipv4_available: v.available,
                 ipv6_available: v.available,
                 status: v.status,
-                last_poll: last_poll(&truth, pos),
+                last_poll: last_poll(truth, pos),
             };
             (b.name.clone(), state)
         })
@@ -243,14 +244,16 @@ async fn cache_count(State(app): State<App>) -> impl IntoResponse {
 
 /// `GET /api/cache-available-count`.
 async fn cache_available_count(State(app): State<App>) -> impl IntoResponse {
-    let truth = app.ctx.cluster.truth();
-    number(counts(&app, &truth).1)
+    let snap = app.ctx.combiner.snapshot();
+    let truth = &snap.truth;
+    number(counts(&app, truth).1)
 }
 
 /// `GET /api/cache-down-count`.
 async fn cache_down_count(State(app): State<App>) -> impl IntoResponse {
-    let truth = app.ctx.cluster.truth();
-    let (all, available) = counts(&app, &truth);
+    let snap = app.ctx.combiner.snapshot();
+    let truth = &snap.truth;
+    let (all, available) = counts(&app, truth);
     number(all - available)
 }
 
@@ -265,12 +268,13 @@ async fn version() -> impl IntoResponse {
 /// `GET /api/cache-statuses`: per cache, Traffic Monitor's status fields
 /// with `connection_count` = open sessions.
 async fn cache_statuses(State(app): State<App>) -> Json<Value> {
-    let truth = app.ctx.cluster.truth();
+    let snap = app.ctx.combiner.snapshot();
+    let truth = &snap.truth;
     let publish = app.ctx.config.traffic_monitor.publish;
     let now = SystemTime::now();
     let mut out = BTreeMap::new();
     for (pos, b) in truth.backends.iter().enumerate() {
-        let v = verdict(&truth, pos, publish, false);
+        let v = verdict(truth, pos, publish, false);
         let (query_ms, span_ms) = match &b.last_check {
             Some(c) => (
                 c.latency.as_millis() as u64,
@@ -294,7 +298,7 @@ async fn cache_statuses(State(app): State<App>) -> Json<Value> {
                 "status_poller": "health",
                 "bandwidth_kbps": 0.0,
                 "bandwidth_capacity_kbps": 0.0,
-                "connection_count": app.ctx.counters.current(pos),
+                "connection_count": snap.counts.sessions[pos].total(),
                 "ipv4_available": v.available,
                 "ipv6_available": v.available,
                 "combined_available": v.available,
@@ -306,7 +310,8 @@ async fn cache_statuses(State(app): State<App>) -> Json<Value> {
 
 /// `GET /publish/Stats`: Traffic Monitor's process statistics.
 async fn stats(State(app): State<App>) -> Json<Value> {
-    let truth = app.ctx.cluster.truth();
+    let snap = app.ctx.combiner.snapshot();
+    let truth = &snap.truth;
     let now = SystemTime::now();
     let uptime = now
         .duration_since(truth.started_at)
@@ -334,7 +339,7 @@ async fn stats(State(app): State<App>) -> Json<Value> {
             "Slowest Cache": slowest.map(|s| s.1).unwrap_or(""),
             "Last Query Interval": slowest.map(|s| s.0.as_millis() as u64).unwrap_or(0),
             "Caches": truth.backends.len(),
-            "connection_count": app.ctx.counters.total_current(),
+            "connection_count": snap.counts.open_sessions(),
         }
     }))
 }

@@ -1,27 +1,26 @@
-//! The `/v0` response shapes of the Go switchboard (SPEC 7.1), built from
-//! the live cluster truth and the live session counters.
+//! The `/v0` wire types of the Go switchboard (`docs/api.md`, "/v0"), built
+//! from one read-model snapshot.
 //!
 //! Owns the field names and their order: a backend is `host, port, healthy,
 //! name, currentSessionCount, active, trafficEnabled` followed by extras; the
-//! cluster is `activeBackend, trafficEnabled, message, lastUpdated`, plus
-//! `monitoringEnabled` in PATCH answers. Session counts come straight from
-//! the bridge's atomics, never from a snapshot, so they are exact at the
-//! moment of the request. Nothing here changes state.
+//! cluster is `activeBackend, trafficEnabled, message, lastUpdated`, then
+//! `monitoringEnabled` (in GET and PATCH answers alike). Every field of one
+//! answer describes the same moment: the snapshot's. Nothing here changes
+//! state.
 
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use switchboard_config::Config;
-use switchboard_core::bus::{rfc3339, AdminState};
-use switchboard_core::cluster::Truth;
-use switchboard_core::combiner::{check, role_of, Check, Role};
-use switchboard_core::counters::SessionCounters;
+use super::rfc3339;
+use super::wire_state::CheckView;
+use switchboard_core::bus::AdminState;
+use switchboard_core::combiner::State;
 
 /// One backend as `GET /v0/backends` lists it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BackendView {
+pub(crate) struct BackendView {
     /// The backend's configured host.
     pub host: String,
     /// The backend's configured port.
@@ -30,7 +29,7 @@ pub struct BackendView {
     pub healthy: bool,
     /// The backend's name.
     pub name: String,
-    /// Open sessions on both proxy ports, read live.
+    /// Open sessions on both proxy ports.
     pub current_session_count: u64,
     /// Whether the active port routes here.
     pub active: bool,
@@ -39,20 +38,20 @@ pub struct BackendView {
     /// The election index (`wsrep_local_index` or config position).
     pub index: u64,
     /// The operator's switch.
-    pub admin_state: AdminState,
+    pub admin_state: &'static str,
     /// The operator's reason for it.
     pub admin_message: String,
     /// What the backend is doing, for people.
-    pub role: Role,
+    pub role: &'static str,
     /// Why the backend is in its health state.
     pub reason: String,
     /// The latest probe, `null` before the first.
-    pub last_check: Option<Check>,
+    pub last_check: Option<CheckView>,
 }
 
 /// The active backend inside the cluster object.
 #[derive(Debug, Clone, Serialize)]
-pub struct ActiveBackendView {
+pub(crate) struct ActiveBackendView {
     /// Configured host.
     pub host: String,
     /// Configured port.
@@ -64,7 +63,7 @@ pub struct ActiveBackendView {
 /// The cluster as `GET /v0/cluster` and `PATCH /v0/cluster` answer it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ClusterView {
+pub(crate) struct ClusterView {
     /// The active port's backend, `null` when none.
     pub active_backend: Option<ActiveBackendView>,
     /// Routing on or off.
@@ -73,69 +72,51 @@ pub struct ClusterView {
     pub message: String,
     /// RFC 3339: the last routing or monitoring change.
     pub last_updated: String,
-    /// Only in PATCH answers, after the reference fields.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub monitoring_enabled: Option<bool>,
+    /// Monitoring on or off, after the reference fields.
+    pub monitoring_enabled: bool,
 }
 
-/// Builds the views from one truth, so that every field of one answer
-/// describes the same moment (session counts aside, which are live).
-pub struct Views<'a> {
-    /// Addresses come from here.
-    pub config: &'a Config,
-    /// The one truth every field describes.
-    pub truth: &'a Truth,
-    /// Live session counts.
-    pub counters: &'a SessionCounters,
+/// Every backend, in config order.
+pub(crate) fn backends(s: &State) -> Vec<BackendView> {
+    (0..s.backends.len()).map(|pos| backend(s, pos)).collect()
 }
 
-impl Views<'_> {
-    /// Every backend, in config order.
-    pub fn backends(&self) -> Vec<BackendView> {
-        (0..self.truth.backends.len())
-            .map(|pos| self.backend(pos))
-            .collect()
+/// The backend at config position `pos`.
+pub(crate) fn backend(s: &State, pos: usize) -> BackendView {
+    let t = &s.truth;
+    let b = &t.backends[pos];
+    let extra = &s.backends[pos];
+    BackendView {
+        host: extra.host.clone(),
+        port: extra.port,
+        healthy: b.healthy == Some(true),
+        name: b.name.clone(),
+        current_session_count: s.counts.sessions[pos].total(),
+        active: t.active == Some(pos),
+        traffic_enabled: t.routing.enabled && b.admin == AdminState::Enabled,
+        index: b.index,
+        admin_state: b.admin.as_str(),
+        admin_message: b.admin_message.clone(),
+        role: extra.role.as_str(),
+        reason: b.reason.clone(),
+        last_check: b.last_check.as_ref().map(CheckView::from),
     }
+}
 
-    /// The backend at config position `pos`.
-    pub fn backend(&self, pos: usize) -> BackendView {
-        let b = &self.truth.backends[pos];
-        let cfg = &self.config.backends[pos];
-        BackendView {
-            host: cfg.host.clone(),
-            port: cfg.port,
-            healthy: b.healthy == Some(true),
-            name: b.name.clone(),
-            current_session_count: self.counters.current(pos),
-            active: self.truth.active == Some(pos),
-            traffic_enabled: self.truth.routing.enabled && b.admin == AdminState::Enabled,
-            index: b.index,
-            admin_state: b.admin,
-            admin_message: b.admin_message.clone(),
-            role: role_of(self.truth, pos),
-            reason: b.reason.clone(),
-            last_check: b.last_check.as_ref().map(check),
-        }
-    }
-
-    /// The cluster object; `with_monitoring` adds `monitoringEnabled`.
-    pub fn cluster(&self, with_monitoring: bool) -> ClusterView {
-        let t = self.truth;
-        let active_backend = t.active.map(|pos| {
-            let cfg = &self.config.backends[pos];
-            ActiveBackendView {
-                host: cfg.host.clone(),
-                port: cfg.port,
-                name: cfg.name.clone(),
-            }
-        });
-        let updated: SystemTime = t.routing.changed_at.max(t.monitoring.changed_at);
-        ClusterView {
-            active_backend,
-            traffic_enabled: t.routing.enabled,
-            message: t.routing.message.clone(),
-            last_updated: rfc3339::format(updated),
-            monitoring_enabled: with_monitoring.then_some(t.monitoring.enabled),
-        }
+/// The cluster object.
+pub(crate) fn cluster(s: &State) -> ClusterView {
+    let t = &s.truth;
+    let active_backend = t.active.map(|pos| ActiveBackendView {
+        host: s.backends[pos].host.clone(),
+        port: s.backends[pos].port,
+        name: t.backends[pos].name.clone(),
+    });
+    let updated: SystemTime = t.routing.changed_at.max(t.monitoring.changed_at);
+    ClusterView {
+        active_backend,
+        traffic_enabled: t.routing.enabled,
+        message: t.routing.message.clone(),
+        last_updated: rfc3339::format(updated),
+        monitoring_enabled: t.monitoring.enabled,
     }
 }

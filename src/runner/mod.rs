@@ -64,7 +64,7 @@ pub(crate) struct Running {
     bridge: Bridge,
     /// The API and its thread.
     api: Api,
-    /// Every background task (probes, reconciler, ticker, combiner, event log).
+    /// Every background task (probes, reconciler, ticker, event log).
     tasks: TaskTracker,
     /// Ends the background tasks.
     stop_background: CancellationToken,
@@ -133,13 +133,11 @@ pub(crate) async fn start(
         .await
         .map_err(|e| StartError::Fatal(e.to_string()))?;
     let combiner = Combiner::new(&config, cluster.clone(), counters.clone());
-    tasks.spawn(combiner.clone().run(stop_background.clone()));
 
     let ctx = ApiContext {
         config: config.clone(),
         cluster: cluster.clone(),
         combiner,
-        counters: counters.clone(),
         extra_routes,
         progress: Some(bridge.progress()),
     };
@@ -228,6 +226,11 @@ impl Running {
         self.stop_background.cancel();
         self.tasks.close();
         self.tasks.wait().await;
-        info!(severed = left, "shutdown complete");
+        // Every session has closed both sockets by now: nothing is counted.
+        info!(
+            severed = left,
+            still_open = self.counters.total_current(),
+            "shutdown complete"
+        );
     }
 }

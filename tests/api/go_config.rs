@@ -41,7 +41,13 @@ async fn go_switchboard_yaml_serves_the_whole_api() {
     let cluster = sb.json("/v0/cluster").await;
     assert_eq!(
         keys(&cluster),
-        ["activeBackend", "trafficEnabled", "message", "lastUpdated"]
+        [
+            "activeBackend",
+            "trafficEnabled",
+            "message",
+            "lastUpdated",
+            "monitoringEnabled"
+        ]
     );
 
     // A Go-switchboard operator's PATCH, query string only.

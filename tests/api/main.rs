@@ -6,6 +6,7 @@ mod assets;
 mod go_config;
 mod latency;
 mod metrics;
+mod read_model;
 mod security;
 mod stream;
 mod traffic_monitor;

@@ -61,7 +61,7 @@ describe('dashboard against the real binary', () => {
     await waitFor(page, 'the new active db-1 and the failover event', () => {
       const h = document.getElementById('hero');
       const ev = [...document.querySelectorAll('#event-log .ev-active_changed .desc')]
-        .some((d) => d.textContent.includes('db-0 → db-1'));
+        .some((d) => d.textContent.includes('db-0 -> db-1'));
       return h.dataset.active === 'db-1' && ev;
     }, null, 2000);
     const took = Date.now() - t0;
@@ -80,7 +80,7 @@ describe('dashboard against the real binary', () => {
     await waitFor(page, 'two open sessions on the page', () => document.getElementById('f-sessions').textContent === '2');
     await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, 'desktop');
-    await screenshot(page, 'desktop-full', { fullPage: true, docs: 'dashboard-desktop.png' });
+    await screenshot(page, 'desktop-full', { fullPage: true });
     const views = [['phone', { width: 390, height: 844 }, 'dark', 'dashboard-phone.png'],
       ['desktop-light', { width: 1440, height: 900 }, 'light'],
       ['phone-light', { width: 390, height: 844 }, 'light'], ['wall', { width: 2560, height: 1440 }, 'dark']];

@@ -9,12 +9,13 @@ const fx = require('./lib/fixtures');
 const { openDashboard, waitFor, row, screenshot } = require('./lib/page');
 
 describe('dashboard in `switchboard demo`', () => {
-  let browser, sb, page, proxyPort;
+  let browser, sb, page, proxyPort, apiBase;
 
   before(async () => {
     const [p, standby, api] = await Promise.all([fx.freePort(), fx.freePort(), fx.freePort()]);
     proxyPort = p;
     const apiUrl = `http://127.0.0.1:${api}/`;
+    apiBase = apiUrl;
     sb = await fx.startSwitchboard(['demo', '--backends', '3', '--listen', `127.0.0.1:${p}`,
       '--standby-listen', `127.0.0.1:${standby}`, '--api-listen', `127.0.0.1:${api}`], apiUrl, ['admin', 'switchboard']);
     browser = await launchChromium();
@@ -38,16 +39,28 @@ describe('dashboard in `switchboard demo`', () => {
     await fx.until('the greeting of demo-0', 2000, () => session.data.includes('hello from demo-0'));
     await page.click('button[aria-label="Demo: make demo-0 503"]');
     await waitFor(page, 'demo-1 active and the failover event', () => document.getElementById('hero').dataset.active === 'demo-1'
-      && [...document.querySelectorAll('#event-log .ev-active_changed')].some((e) => e.textContent.includes('demo-0 → demo-1')),
+      && [...document.querySelectorAll('#event-log .ev-active_changed')].some((e) => e.textContent.includes('demo-0 -> demo-1')),
     null, 2000);
     await fx.until('the old session severed', 2000, () => session.ended);
     const r = await row(page, 'demo-0');
     assert.equal(r.role, 'down');
     assert.match(r.reason, /503/);
     assert.equal(await page.getAttribute('button[aria-label="Demo: make demo-0 503"]', 'aria-pressed'), 'true');
-    await screenshot(page, 'demo-failover');
+    await screenshot(page, 'demo-failover', { docs: 'dashboard-desktop.png' });
 
     await page.click('button[aria-label="Demo: make demo-0 healthy"]');
     await waitFor(page, 'demo-0 active again', () => document.getElementById('hero').dataset.active === 'demo-0', null, 3000);
+  });
+
+  it('follows a health mode switched with curl on the backend itself, not from the page', async () => {
+    const auth = `Basic ${Buffer.from('admin:switchboard').toString('base64')}`;
+    const demo = await (await fetch(`${apiBase}v0/demo`, { headers: { Authorization: auth } })).json();
+    const d2 = demo.backends.find((b) => b.name === 'demo-2');
+    const base = d2.healthUrl.replace(/\/api\/v1\/status$/, '');
+    const pressed = (mode) => `button[aria-label="Demo: make demo-2 ${mode}"][aria-pressed="true"]`;
+    assert.equal((await fetch(`${base}/mode/unhealthy`, { method: 'POST' })).status, 200);
+    await page.waitForSelector(pressed('unhealthy'), { timeout: 3000 });
+    assert.equal((await fetch(`${base}/mode/healthy`, { method: 'POST' })).status, 200);
+    await page.waitForSelector(pressed('healthy'), { timeout: 3000 });
   });
 });

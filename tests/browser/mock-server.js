@@ -19,6 +19,22 @@ const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; ch
   '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
 const MODES = ['healthy', '503', 'hang', 'unhealthy'];
 
+/** The one line the real server sends as an event's `description` (its `describe()`). */
+function describe(e) {
+  const msg = (m) => (m ? `: ${m}` : '');
+  switch (e.type) {
+    case 'active_changed': return `active ${e.from || 'none'} -> ${e.to || 'none'}: ${e.reason}`;
+    case 'standby_changed': return `standby ${e.from || 'none'} -> ${e.to || 'none'}: ${e.reason}`;
+    case 'health_changed': return `${e.backend} is ${e.healthy ? 'healthy' : 'unhealthy'}: ${e.reason}`;
+    case 'routing_changed': return `routing ${e.enabled ? 'on' : 'off'} by ${e.actor}${msg(e.message)}`;
+    case 'monitoring_changed': return `monitoring ${e.enabled ? 'on' : 'off'} by ${e.actor}`;
+    case 'backend_state_changed': return `${e.backend} set ${e.state} by ${e.actor}${msg(e.message)}`;
+    case 'sessions_changed': return `${e.backend} (${e.port} port): ${e.current} session${e.current === 1 ? '' : 's'}`;
+    case 'sessions_severed': return `${e.backend} (${e.port} port): ${e.sessions} session${e.sessions === 1 ? '' : 's'} severed: ${e.reason}`;
+    default: return e.type;
+  }
+}
+
 /** The simulated cluster: truth, event ring and SSE clients. */
 class Cluster {
   constructor(names, { interval = 300, timeout = 200 } = {}) {
@@ -44,6 +60,7 @@ class Cluster {
 
   publish(fields) {
     const ev = { index: this.events.length + 1, time: new Date().toISOString(), ...fields };
+    ev.description = describe(ev);
     this.events.push(ev);
     for (const res of this.clients) res.write(`id: ${ev.index}\nevent: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
   }

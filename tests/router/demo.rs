@@ -79,3 +79,34 @@ async fn demo_proxies_and_fails_over_when_a_backend_is_broken() {
         "unknown modes are refused"
     );
 }
+
+#[test]
+fn demo_on_taken_ports_names_the_port_and_its_flag_before_anything_starts() {
+    // Each port taken in turn: the demo names it and the flag that moves it,
+    // exits 1, and has not started (no election, no "switchboard started").
+    for flag in ["--listen", "--standby-listen", "--api-listen"] {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port to take");
+        let addr = taken.local_addr().expect("its address").to_string();
+        let mut args = vec!["demo".to_string()];
+        for f in ["--listen", "--standby-listen", "--api-listen"] {
+            args.push(f.to_string());
+            args.push(if f == flag {
+                addr.clone()
+            } else {
+                free_addr().to_string()
+            });
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, stdout, stderr) = run_cli(&args, Duration::from_secs(10));
+        assert_eq!(code, Some(1), "{flag}: stdout {stdout}\nstderr {stderr}");
+        assert!(
+            stderr.contains(&addr) && stderr.contains(&format!("choose another with {flag}")),
+            "{flag}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("active") && !stderr.contains("switchboard started"),
+            "{flag}: started before the port check: {stderr}"
+        );
+        drop(taken);
+    }
+}

@@ -125,6 +125,41 @@ async fn a_session_closing_during_the_drain_lets_the_process_exit_early() {
     assert!(closed.elapsed() < Duration::from_secs(2));
 }
 
+/// How many sessions are open when the last test's SIGTERM severs them.
+const SEVERED_AT_EXIT: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_process_exits_only_after_the_last_severed_session_closed() {
+    let b0 = Backend::greeting("b0").await;
+    let h0 = HealthEndpoint::healthy(0).await;
+    let mut sb = Builder::new()
+        .shutdown(0, 0)
+        .backend(&b0, &h0)
+        .start()
+        .await;
+    sb.wait_active(Some("b0"), Duration::from_secs(5)).await;
+    let mut open = Vec::new();
+    for _ in 0..SEVERED_AT_EXIT {
+        open.push(greet(sb.proxy).await.0);
+    }
+    sb.signal(libc::SIGTERM);
+    for s in &mut open {
+        expect_eof_or_reset(s, Duration::from_secs(3)).await;
+    }
+    let status = sb.wait_exit(Duration::from_secs(5)).await;
+    assert_eq!(status.code(), Some(0));
+    // The last line is written after every session task and every
+    // background task ended: the severed sessions had closed both their
+    // sockets (their closer jobs done) and were uncounted by then.
+    let done = sb.log_lines("shutdown complete");
+    assert_eq!(done.len(), 1, "{}", sb.stderr());
+    assert!(
+        done[0].contains("still_open=0") && done[0].contains(&format!("severed={SEVERED_AT_EXIT}")),
+        "{}",
+        done[0]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_with_nothing_open_exits_0_promptly() {
     let b0 = Backend::greeting("b0").await;

@@ -4,25 +4,23 @@
 //! reason, so that a log line, an SSE frame and a dashboard row can all be
 //! written from it alone. Events describe what already happened to the
 //! authoritative state; a subscriber must never treat one as a command.
+//! This is an internal type: the API's wire types decide the JSON.
 
-use serde::Serialize;
 use std::time::SystemTime;
 
 /// A bus event with its place in the global order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Event {
     /// Monotonic, gap-free position in the event log (starts at 1).
     pub index: u64,
-    /// When it was published, RFC 3339 in JSON.
-    #[serde(with = "crate::bus::rfc3339")]
+    /// When it was published.
     pub time: SystemTime,
-    #[serde(flatten)]
+    /// What happened.
     pub kind: EventKind,
 }
 
 /// Which proxy listener an event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Hash)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PortRole {
     Active,
     Standby,
@@ -37,8 +35,9 @@ impl PortRole {
     }
 }
 
-/// An operator's per-backend switch (SPEC 6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+/// An operator's per-backend switch (`docs/operations.md`, "Drain and
+/// disable"). Serde is for the operator state file only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminState {
     /// Electable, sessions flow.
@@ -70,9 +69,8 @@ impl AdminState {
     }
 }
 
-/// What happened. The serde tag is the SSE `event:` name.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// What happened; [`EventKind::type_name`] is the SSE `event:` name.
+#[derive(Debug, Clone)]
 pub enum EventKind {
     /// NEW_ACTIVE: the elected backend of the active port changed.
     ActiveChanged {
@@ -212,8 +210,9 @@ impl EventKind {
                 severed,
                 current,
             } => format!(
-                "{backend} ({} port): {current} sessions (+{opened} -{closed}, {severed} severed)",
-                port.as_str()
+                "{backend} ({} port): {} (+{opened} -{closed}, {severed} severed)",
+                port.as_str(),
+                sessions(*current)
             ),
             EventKind::SessionsSevered {
                 backend,
@@ -221,9 +220,50 @@ impl EventKind {
                 sessions,
                 reason,
             } => format!(
-                "{backend} ({} port): {sessions} sessions severed: {reason}",
-                port.as_str()
+                "{backend} ({} port): {} severed: {reason}",
+                port.as_str(),
+                self::sessions(*sessions)
             ),
         }
+    }
+}
+
+/// "1 session", "2 sessions".
+pub fn sessions(n: u64) -> String {
+    if n == 1 {
+        "1 session".to_string()
+    } else {
+        format!("{n} sessions")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_counts_read_as_english() {
+        let severed = EventKind::SessionsSevered {
+            backend: "db-0".into(),
+            port: PortRole::Active,
+            sessions: 1,
+            reason: "failover".into(),
+        };
+        assert_eq!(
+            severed.describe(),
+            "db-0 (active port): 1 session severed: failover"
+        );
+        let changed = EventKind::SessionsChanged {
+            backend: "db-0".into(),
+            port: PortRole::Standby,
+            opened: 2,
+            closed: 0,
+            severed: 0,
+            current: 2,
+        };
+        assert_eq!(
+            changed.describe(),
+            "db-0 (standby port): 2 sessions (+2 -0, 0 severed)"
+        );
     }
 }

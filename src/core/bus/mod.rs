@@ -10,7 +10,6 @@
 //! (`cluster::Cluster::truth`) instead of acting on what it missed.
 
 mod event;
-pub mod rfc3339;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -18,7 +17,7 @@ use std::time::SystemTime;
 
 use tokio::sync::broadcast;
 
-pub use event::{AdminState, Event, EventKind, PortRole};
+pub use event::{sessions, AdminState, Event, EventKind, PortRole};
 
 /// How many events the ring keeps for `/v0/events` and resume.
 pub const DEFAULT_RING: usize = 1024;
@@ -70,14 +69,40 @@ impl Bus {
             kind,
         });
         log.next_index += 1;
+        self.append(&mut log, event.clone());
+        event
+    }
+
+    /// Publishes `kinds` in order as one change: first calls `before` with
+    /// the index the last of them gets (the previous index when `kinds` is
+    /// empty), then appends and sends them, all under the log lock. So
+    /// whatever `before` stores (the cluster stores its new truth, stamped
+    /// with that index) is visible before any subscriber sees the events,
+    /// and no other publisher's event can fall between the stamp and them.
+    pub fn publish_all(&self, kinds: Vec<EventKind>, before: impl FnOnce(u64)) {
+        let mut log = self.lock_log();
+        let last = log.next_index + kinds.len() as u64 - 1;
+        before(last);
+        let time = SystemTime::now();
+        for kind in kinds {
+            let event = Arc::new(Event {
+                index: log.next_index,
+                time,
+                kind,
+            });
+            log.next_index += 1;
+            self.append(&mut log, event);
+        }
+    }
+
+    /// Appends to the ring and sends to the subscribers (log lock held).
+    fn append(&self, log: &mut EventLog, event: Arc<Event>) {
         if log.ring.len() == log.capacity {
             log.ring.pop_front();
         }
         log.ring.push_back(event.clone());
         // No subscriber is not an error: the ring still records the event.
-        let _ = self.inner.sender.send(event.clone());
-        drop(log);
-        event
+        let _ = self.inner.sender.send(event);
     }
 
     /// A new subscriber that sees every event published from now on.
@@ -151,6 +176,29 @@ mod tests {
         assert_eq!(kept, vec![3, 4, 5]);
         assert_eq!(bus.last_index(), 5);
         assert_eq!(bus.oldest_index(), 3);
+    }
+
+    #[test]
+    fn publish_all_stamps_the_last_index_before_anyone_sees_the_events() {
+        let bus = Bus::new(8, 8);
+        bus.publish(routing(true));
+        let mut rx = bus.subscribe();
+        let mut stamped = 0;
+        let mut seen_early = None;
+        bus.publish_all(vec![routing(false), routing(true)], |last| {
+            stamped = last;
+            seen_early = rx.try_recv().ok().map(|e| e.index);
+        });
+        assert_eq!(stamped, 3);
+        assert_eq!(
+            seen_early, None,
+            "no event of the change was sent before the stamp"
+        );
+        assert_eq!(rx.try_recv().map(|e| e.index).ok(), Some(2));
+        assert_eq!(rx.try_recv().map(|e| e.index).ok(), Some(3));
+        let mut empty = 0;
+        bus.publish_all(Vec::new(), |last| empty = last);
+        assert_eq!(empty, 3, "no events: the previous index");
     }
 
     #[test]

@@ -120,6 +120,7 @@ impl Cluster {
             routing_epoch: 0,
             failovers: 0,
             version: 0,
+            last_event_index: bus.last_index(),
             started_at: now,
         };
         let hysteresis = config
@@ -416,10 +417,13 @@ impl Cluster {
     /// of the change, in order.
     fn commit(&self, w: &mut Writer) {
         w.truth.version += 1;
-        self.inner.published.store(Arc::new(w.truth.clone()));
-        for event in w.pending.drain(..) {
-            self.inner.bus.publish(event);
-        }
+        let events = std::mem::take(&mut w.pending);
+        let truth = &mut w.truth;
+        let published = &self.inner.published;
+        self.inner.bus.publish_all(events, |last| {
+            truth.last_event_index = last;
+            published.store(Arc::new(truth.clone()));
+        });
         self.inner.version.send_replace(w.truth.version);
     }
 

@@ -31,6 +31,11 @@ pub struct Truth {
     pub failovers: u64,
     /// Bumped on every change of any kind, probe records included.
     pub version: u64,
+    /// The index of the newest bus event this truth contains: every event
+    /// the cluster published up to it is reflected here, none after it.
+    /// (Events the bridge publishes, `sessions_*`, are not part of the
+    /// truth; the read model reads session counts live.)
+    pub last_event_index: u64,
     pub started_at: SystemTime,
 }
 

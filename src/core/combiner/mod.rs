@@ -1,48 +1,50 @@
-//! The combiner: folds the bus into one immutable [`State`] snapshot with a
-//! monotonic `generation`, which every read endpoint serves.
+//! The combiner: the one read model. It merges the cluster truth and the
+//! bridge's session counters into one immutable [`State`] with a monotonic
+//! `generation`, which every read endpoint (and the dashboard) serves.
 //!
-//! It wakes on every bus event and on every change of the cluster truth
-//! (probe records included), then builds a fresh snapshot from the truth and
-//! the bridge's counters and swaps it in. Building from the authoritative
-//! sources rather than patching the last snapshot with the event makes a lag
-//! on the bus harmless: the next snapshot is complete either way. Readers
-//! load the snapshot with one atomic operation; nothing here is shared with
-//! the data path but atomics.
+//! The snapshot is folded on demand: [`Combiner::snapshot`] loads the latest
+//! truth (one atomic load) and reads the counters, and builds a new `State`
+//! only when either changed since the last one; otherwise it hands out the
+//! same `Arc`. So a read sees one consistent moment (the event index, the
+//! election and the session counts all describe it), counts are exact at the
+//! moment of the request, nothing runs while nobody reads, and a lag on the
+//! bus cannot leave the snapshot behind. Nothing here is shared with the
+//! data path but atomics; the cache lock is taken by readers only.
 
 mod state;
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwap;
-use tokio::sync::broadcast::error::RecvError;
-use tokio_util::sync::CancellationToken;
-
-use crate::bus::{AdminState, PortRole};
-use crate::cluster::{CheckRecord, Cluster, Truth};
-use crate::counters::{Outcome, SessionCounters};
 use switchboard_config::Config;
 
-pub use state::{
-    BackendState, Check, MonitoringState, Role, RoutingState, Sessions, State, Totals,
-};
+use crate::bus::{AdminState, PortRole};
+use crate::cluster::{Cluster, Truth};
+use crate::counters::{Outcome, SessionCounters};
 
-/// The shared snapshot handle read by the API.
+pub use state::{BackendState, Counts, PortCounts, Role, Sessions, State};
+
+/// The shared read-model handle; cheap to clone.
 #[derive(Clone)]
 pub struct Combiner {
-    snapshot: Arc<ArcSwap<State>>,
+    /// The newest snapshot handed out.
+    latest: Arc<Mutex<Arc<State>>>,
+    /// What snapshots are built from.
     inputs: Arc<Inputs>,
 }
 
 /// What a snapshot is built from.
 struct Inputs {
+    /// The truth's source.
     cluster: Cluster,
+    /// The bridge's counters.
     counters: Arc<SessionCounters>,
+    /// Configured (host, port) per backend.
     addresses: Vec<(String, u16)>,
 }
 
 impl Combiner {
-    /// Builds the first snapshot now; `run` keeps it fresh.
+    /// Builds the first snapshot now.
     pub fn new(config: &Config, cluster: Cluster, counters: Arc<SessionCounters>) -> Combiner {
         let inputs = Inputs {
             cluster,
@@ -53,113 +55,77 @@ impl Combiner {
                 .map(|b| (b.host.clone(), b.port))
                 .collect(),
         };
-        let first = inputs.build(1);
+        let first = inputs.build(1, inputs.cluster.truth(), inputs.counts());
         Combiner {
-            snapshot: Arc::new(ArcSwap::from_pointee(first)),
+            latest: Arc::new(Mutex::new(Arc::new(first))),
             inputs: Arc::new(inputs),
         }
     }
 
-    /// The latest snapshot (one atomic load, no lock).
-    pub fn state(&self) -> Arc<State> {
-        self.snapshot.load_full()
-    }
-
-    /// Rebuilds on every bus event and truth change until `stop`.
-    pub async fn run(self, stop: CancellationToken) {
-        let mut events = self.inputs.cluster.bus().subscribe();
-        let mut truth = self.inputs.cluster.watch();
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                received = events.recv() => match received {
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return,
-                },
-                changed = truth.changed() => if changed.is_err() { return },
-            }
-            self.refresh();
+    /// The read model as of now: the previous snapshot if nothing changed,
+    /// else a new one with the next generation.
+    pub fn snapshot(&self) -> Arc<State> {
+        let truth = self.inputs.cluster.truth();
+        let counts = self.inputs.counts();
+        // Only readers take this lock; a panic cannot leave it half-written.
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::ptr_eq(&latest.truth, &truth) && latest.counts == counts {
+            return latest.clone();
         }
-    }
-
-    /// Builds and swaps in a new snapshot now.
-    pub fn refresh(&self) {
-        let generation = self.snapshot.load().generation + 1;
-        self.snapshot.store(Arc::new(self.inputs.build(generation)));
+        let next = Arc::new(self.inputs.build(latest.generation + 1, truth, counts));
+        *latest = next.clone();
+        next
     }
 }
 
 impl Inputs {
-    fn build(&self, generation: u64) -> State {
-        let truth: Arc<Truth> = self.cluster.truth();
-        let counters = &self.counters;
-        let name = |p: Option<usize>| p.map(|p| truth.backends[p].name.clone());
-        let backends: Vec<BackendState> = truth
-            .backends
-            .iter()
-            .enumerate()
-            .map(|(pos, b)| {
-                let role = role_of(&truth, pos);
-                let active = counters.of(PortRole::Active, pos).current.load(Relaxed);
-                let standby = counters.of(PortRole::Standby, pos).current.load(Relaxed);
-                BackendState {
-                    name: b.name.clone(),
-                    host: self.addresses[pos].0.clone(),
-                    port: self.addresses[pos].1,
-                    healthy: b.healthy == Some(true),
-                    probed: b.healthy.is_some(),
-                    index: b.index,
-                    admin_state: b.admin,
-                    admin_message: b.admin_message.clone(),
-                    role,
-                    reason: b.reason.clone(),
-                    health_changed_at: b.health_changed_at,
-                    sessions: Sessions {
-                        active,
-                        standby,
-                        total: active + standby,
-                        severed: counters.severed(pos),
-                    },
-                    last_check: b.last_check.as_ref().map(check),
-                    history: b.history.iter().map(check).collect(),
-                }
+    /// The counters, now.
+    fn counts(&self) -> Counts {
+        let c = &self.counters;
+        Counts {
+            sessions: (0..c.backends())
+                .map(|pos| {
+                    let port = |role| {
+                        let p = c.of(role, pos);
+                        PortCounts {
+                            current: p.current.load(Relaxed),
+                            opened: p.opened.load(Relaxed),
+                            severed: p.severed.load(Relaxed),
+                        }
+                    };
+                    Sessions {
+                        active: port(PortRole::Active),
+                        standby: port(PortRole::Standby),
+                    }
+                })
+                .collect(),
+            outcomes: Outcome::ALL.iter().map(|o| (*o, c.outcome(*o))).collect(),
+            bytes_up: c.bytes_up.load(Relaxed),
+            bytes_down: c.bytes_down.load(Relaxed),
+        }
+    }
+
+    fn build(&self, generation: u64, truth: Arc<Truth>, counts: Counts) -> State {
+        let backends = (0..truth.backends.len())
+            .map(|pos| BackendState {
+                host: self.addresses[pos].0.clone(),
+                port: self.addresses[pos].1,
+                role: role_of(&truth, pos),
             })
-            .collect();
-        let connections = Outcome::ALL
-            .iter()
-            .map(|o| (o.as_str().to_string(), counters.outcome(*o).into()))
             .collect();
         State {
             generation,
-            last_event_index: self.cluster.bus().last_index(),
-            routing: RoutingState {
-                enabled: truth.routing.enabled,
-                message: truth.routing.message.clone(),
-                changed_at: truth.routing.changed_at,
-            },
-            monitoring: MonitoringState {
-                enabled: truth.monitoring.enabled,
-                changed_at: truth.monitoring.changed_at,
-            },
-            active: name(truth.active),
-            standby: name(truth.standby),
-            totals: Totals {
-                sessions: backends.iter().map(|b| b.sessions.total).sum(),
-                failovers: truth.failovers,
-                severed: backends.iter().map(|b| b.sessions.severed).sum(),
-                connections,
-                bytes_up: counters.bytes_up.load(Relaxed),
-                bytes_down: counters.bytes_down.load(Relaxed),
-            },
+            truth,
             backends,
-            started_at: truth.started_at,
+            counts,
             version: env!("CARGO_PKG_VERSION"),
         }
     }
 }
 
-/// What backend `pos` is doing right now, for people (and `/v0/backends`).
-pub fn role_of(truth: &Truth, pos: usize) -> Role {
+/// What backend `pos` is doing right now: active, standby, then the
+/// operator's switch, then health.
+fn role_of(truth: &Truth, pos: usize) -> Role {
     let b = &truth.backends[pos];
     if truth.active == Some(pos) {
         Role::Active
@@ -173,15 +139,5 @@ pub fn role_of(truth: &Truth, pos: usize) -> Role {
         Role::Ready
     } else {
         Role::Down
-    }
-}
-
-/// One probe record as `/v0/state` and `/v0/backends` show it.
-pub fn check(r: &CheckRecord) -> Check {
-    Check {
-        at: r.at,
-        ok: r.ok,
-        latency_ms: r.latency.as_secs_f64() * 1000.0,
-        reason: r.reason.clone(),
     }
 }

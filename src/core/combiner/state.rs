@@ -1,127 +1,149 @@
 //! `State`: the merged, immutable read model every read endpoint serves.
 //!
-//! It joins the cluster truth (health, election, operator decisions), the
-//! bridge's session counters and the configuration's addresses into one
-//! JSON-ready value with a monotonic `generation`. Field names are the
-//! API's (camelCase); this file owns that shape.
+//! One value joins the cluster truth (health, election, operator decisions,
+//! the newest event it contains), the bridge's session counters read at the
+//! same moment, and the configuration's addresses, under a monotonic
+//! `generation`. It is an internal type: the API maps it onto its own wire
+//! types, so renaming a field here never changes the JSON contract.
 
-use std::time::SystemTime;
+use std::sync::Arc;
 
-use serde::Serialize;
+use crate::bus::PortRole;
+use crate::cluster::Truth;
+use crate::counters::Outcome;
 
-use crate::bus::{rfc3339, AdminState};
-
-/// The whole merged snapshot (`GET /v0/state`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The whole merged snapshot.
+#[derive(Debug, Clone)]
 pub struct State {
-    /// Bumped on every new snapshot.
+    /// Bumped whenever the content changes (truth or counters).
     pub generation: u64,
-    /// The newest bus event folded into this snapshot.
-    pub last_event_index: u64,
-    pub routing: RoutingState,
-    pub monitoring: MonitoringState,
-    /// Name of the active port's backend.
-    pub active: Option<String>,
-    /// Name of the standby port's backend.
-    pub standby: Option<String>,
+    /// Everything the cluster decided, with the index of the newest event it
+    /// contains (`Truth::last_event_index`).
+    pub truth: Arc<Truth>,
+    /// Per backend, in config order (same positions as `truth.backends`).
     pub backends: Vec<BackendState>,
-    pub totals: Totals,
-    #[serde(with = "rfc3339")]
-    pub started_at: SystemTime,
+    /// What the counters said when this snapshot was built.
+    pub counts: Counts,
+    /// The version of the running binary.
     pub version: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoutingState {
-    pub enabled: bool,
-    pub message: String,
-    #[serde(with = "rfc3339")]
-    pub changed_at: SystemTime,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MonitoringState {
-    pub enabled: bool,
-    #[serde(with = "rfc3339")]
-    pub changed_at: SystemTime,
+/// What the read model adds to a backend's truth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendState {
+    /// Configured host.
+    pub host: String,
+    /// Configured port.
+    pub port: u16,
+    /// What it is doing, for people; the one place this rule lives.
+    pub role: Role,
 }
 
 /// What a backend is doing right now, for people.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// The active port routes here.
     Active,
+    /// The standby port routes here.
     Standby,
     /// Healthy and enabled, waiting.
     Ready,
+    /// Unhealthy (or not probed yet).
     Down,
+    /// Admin state `drain`.
     Drained,
+    /// Admin state `disabled`.
     Disabled,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BackendState {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    /// `false` until the first probe says otherwise.
-    pub healthy: bool,
-    /// `true` once any probe has answered.
-    pub probed: bool,
-    pub index: u64,
-    pub admin_state: AdminState,
-    pub admin_message: String,
-    pub role: Role,
-    /// Why the backend is in its health state (`HTTP 503`, ...).
-    pub reason: String,
-    #[serde(with = "rfc3339::option")]
-    pub health_changed_at: Option<SystemTime>,
-    pub sessions: Sessions,
-    pub last_check: Option<Check>,
-    /// Recent probes, oldest first.
-    pub history: Vec<Check>,
+impl Role {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Active => "active",
+            Role::Standby => "standby",
+            Role::Ready => "ready",
+            Role::Down => "down",
+            Role::Drained => "drained",
+            Role::Disabled => "disabled",
+        }
+    }
 }
 
-/// Open sessions by port, and severs so far.
-#[derive(Debug, Clone, Copy, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// One backend's sessions on one proxy port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PortCounts {
+    /// Open now.
+    pub current: u64,
+    /// Opened since start.
+    pub opened: u64,
+    /// Severed since start.
+    pub severed: u64,
+}
+
+/// One backend's sessions on both proxy ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Sessions {
-    pub active: u64,
-    pub standby: u64,
-    pub total: u64,
-    pub severed: u64,
+    /// On the active port.
+    pub active: PortCounts,
+    /// On the standby port.
+    pub standby: PortCounts,
 }
 
-/// One probe as shown to people.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Check {
-    #[serde(with = "rfc3339")]
-    pub at: SystemTime,
-    pub ok: bool,
-    pub latency_ms: f64,
-    pub reason: String,
+impl Sessions {
+    /// The counts of one port.
+    pub fn port(&self, port: PortRole) -> &PortCounts {
+        match port {
+            PortRole::Active => &self.active,
+            PortRole::Standby => &self.standby,
+        }
+    }
+
+    /// Open on both ports.
+    pub fn total(&self) -> u64 {
+        self.active.current + self.standby.current
+    }
+
+    /// Severed so far on both ports.
+    pub fn severed(&self) -> u64 {
+        self.active.severed + self.standby.severed
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Totals {
-    pub sessions: u64,
-    pub failovers: u64,
-    pub severed: u64,
-    /// Accepted connections by outcome (`routed`, `routing_off`, ...).
-    pub connections: serde_json::Map<String, serde_json::Value>,
+/// The counters at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Per backend, in config order.
+    pub sessions: Vec<Sessions>,
+    /// Accepted connections by outcome, in `Outcome::ALL` order.
+    pub outcomes: Vec<(Outcome, u64)>,
+    /// Bytes from clients to backends, of ended sessions.
     pub bytes_up: u64,
+    /// Bytes from backends to clients, of ended sessions.
     pub bytes_down: u64,
 }
 
+impl Counts {
+    /// Open sessions on every backend and port.
+    pub fn open_sessions(&self) -> u64 {
+        self.sessions.iter().map(Sessions::total).sum()
+    }
+
+    /// Sessions severed so far.
+    pub fn severed(&self) -> u64 {
+        self.sessions.iter().map(Sessions::severed).sum()
+    }
+}
+
 impl State {
-    /// The backend with this name.
-    pub fn backend(&self, name: &str) -> Option<&BackendState> {
-        self.backends.iter().find(|b| b.name == name)
+    /// The config position of the backend with this name.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.truth.backends.iter().position(|b| b.name == name)
+    }
+
+    /// The name of the backend at `pos`, if any.
+    pub fn name(&self, pos: Option<usize>) -> Option<&str> {
+        pos.and_then(|p| self.truth.backends.get(p))
+            .map(|b| b.name.as_str())
     }
 }

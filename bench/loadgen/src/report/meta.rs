@@ -109,7 +109,16 @@ impl Meta {
                 profile.seconds.ceil()
             ));
         }
-        let socket = tools.scratch.join("haproxy.sock");
+        // The report names the socket relative to the repository: an
+        // absolute path would be this machine's, not the reader's.
+        let socket = match std::env::current_dir() {
+            Ok(cwd) => tools
+                .scratch
+                .strip_prefix(&cwd)
+                .unwrap_or(&tools.scratch)
+                .join("haproxy.sock"),
+            Err(_) => tools.scratch.join("haproxy.sock"),
+        };
         let configs = vec![
             (
                 "switchboard.toml".to_string(),

@@ -1,5 +1,5 @@
 //! The report: medians per workload and system, ratios ours / HAProxy and
-//! ours / direct, the SPEC 10 targets marked met or missed, the machine,
+//! ours / direct, the targets of docs/performance.md marked met or missed, the machine,
 //! the date, the exact commands and configurations, and every sample. This
 //! file renders the tables ([`render`]); the machine information is
 //! `meta.rs`'s, the rows and targets `rows.rs`'s, writing BENCHMARKS.md
@@ -104,7 +104,7 @@ pub fn render(meta: &Meta, profile: &Profile, samples: &[Sample]) -> String {
     let _ = writeln!(t, "\n### Results\n");
     let _ = writeln!(
         t,
-        "| workload | unit | direct | HAProxy | switchboard | ours / HAProxy | ours / direct | SPEC 10 target | met? | SPEC ref. HAProxy / Go (÷ direct) |"
+        "| workload | unit | direct | HAProxy | switchboard | ours / HAProxy | ours / direct | target (docs/performance.md) | met? | reference HAProxy / Go (÷ direct) |"
     );
     let _ = writeln!(t, "|---|---|--:|--:|--:|--:|--:|---|---|---|");
     let mut verdicts = Vec::new();
@@ -166,7 +166,7 @@ pub fn render(meta: &Meta, profile: &Profile, samples: &[Sample]) -> String {
     let missed: Vec<_> = verdicts.iter().filter(|v| v.1 == "**missed**").collect();
     let _ = writeln!(
         t,
-        "\nSPEC 10 targets: {met} of {} rows met{}.",
+        "\nTargets (docs/performance.md): {met} of {} rows met{}.",
         verdicts.len(),
         if missed.is_empty() {
             String::new()
@@ -186,7 +186,7 @@ pub fn render(meta: &Meta, profile: &Profile, samples: &[Sample]) -> String {
     let _ = writeln!(t, "```sh\n{}\n```\n", meta.command);
     let _ = writeln!(
         t,
-        "Everything on 127.0.0.1. `loadgen` (src/bin/loadgen) is the client of every workload and also \
+        "Everything on 127.0.0.1. `loadgen` (bench/loadgen) is the client of every workload and also \
          hosts the two backends: echo servers `a` (preferred, `wsrep_local_index` 0) and `b` (backup, 1), \
          each with a galera-style health endpoint it can break. Each sample starts the system fresh, waits \
          until a session reaches `a`, runs the workload, and stops the system by its PID. Timed workloads \

@@ -1,5 +1,5 @@
 //! The rows of the results table: which figure of which workload each row
-//! shows, its label and unit, and the SPEC 10 target it is judged against
+//! shows, its label and unit, and the target of docs/performance.md it is judged against
 //! ([`judge`]). Plain data and verdicts: it must never read samples or
 //! format a whole table.
 
@@ -7,7 +7,7 @@ use crate::suite::Profile;
 
 use super::num;
 
-/// What a row is judged against (SPEC 10).
+/// What a row is judged against (docs/performance.md).
 #[derive(Clone, Copy)]
 pub(super) enum Target {
     /// ours ≥ `haproxy` × HAProxy and, if set, ≥ `direct` × direct.
@@ -34,7 +34,7 @@ pub(super) struct Row {
     pub(super) unit: &'static str,
     /// What the figure is judged against.
     pub(super) target: Target,
-    /// SPEC 10's reference ratios to direct: HAProxy / Go switchboard.
+    /// The reference ratios of docs/performance.md to direct: HAProxy / Go switchboard.
     pub(super) reference: &'static str,
 }
 

@@ -2,7 +2,7 @@
 //! (in an order that rotates each round, so no system always goes first),
 //! take one sample (`measure.rs`). Every sample goes to
 //! `target/bench/<profile>/results.jsonl` as it is taken; the report
-//! (medians, ratios, SPEC 10 targets) comes at the end. This file owns the
+//! (medians, ratios, targets of docs/performance.md) comes at the end. This file owns the
 //! command line and the round scheduling; it must never measure anything
 //! itself.
 
