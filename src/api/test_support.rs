@@ -22,6 +22,7 @@ pub(crate) fn config(n: usize) -> Config {
             shutdown_delay: Duration::ZERO,
             drain_timeout: Duration::ZERO,
             sever_on_failover: true,
+            refuse_with: RefuseWith::Close,
         },
         monitor: MonitorConfig::default(),
         api: ApiConfig {
@@ -48,6 +49,7 @@ pub(crate) fn config(n: usize) -> Config {
                 host: "127.0.0.1".into(),
                 port: 13306 + i as u16,
                 check: Check::Tcp { port: None },
+                proxy_protocol: ProxyProtocol::Off,
             })
             .collect(),
     }

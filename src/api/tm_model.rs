@@ -125,6 +125,7 @@ mod tests {
                 "HTTP 503".into()
             },
             latency: Duration::from_millis(1),
+            galera: None,
         }
     }
 

@@ -4,9 +4,11 @@
 //!
 //! Parts: [`route`] (the lock-free route table and its leases), `reconciler`
 //! (keeps the table in line with the cluster truth, severs), `listener`
-//! (accept loops), `session` (one connection), `closer` (closes severed
-//! sessions' sockets after their clients' FINs), `connect` (the backend
-//! connect), `relay` (the byte copy) and `splice` (its Linux fast path for
+//! (accept loops), `session` (one connection), `refuse` (the MySQL error a
+//! refused connection gets), `closer` (closes severed sessions' sockets
+//! after their clients' FINs), `connect` (the backend connect),
+//! `proxy_header` (the PROXY protocol header some backends get first),
+//! `relay` (the byte copy) and `splice` (its Linux fast path for
 //! bulk), [`counters`] (exact session counts), `session_ticker` (coalesced
 //! `sessions_changed` events), `fd_limit` ([`raise_fd_limit`]). Nothing in
 //! the bridge ever waits on the API or the monitor; the data path reads only
@@ -16,7 +18,9 @@ mod closer;
 mod connect;
 mod fd_limit;
 mod listener;
+mod proxy_header;
 mod reconciler;
+mod refuse;
 mod relay;
 mod route;
 mod session;
@@ -32,7 +36,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use switchboard_config::Config;
+use switchboard_config::{Config, ProxyProtocol};
 use switchboard_core::bus::PortRole;
 use switchboard_core::cluster::Cluster;
 use switchboard_core::ProbeRequests;
@@ -86,6 +90,7 @@ impl Bridge {
                     .parse::<IpAddr>()
                     .ok()
                     .map(|ip| SocketAddr::new(ip, b.port)),
+                proxy_protocol: b.proxy_protocol == ProxyProtocol::V2,
             })
             .collect();
         let routes = Routes::new(backends.len());
@@ -117,6 +122,7 @@ impl Bridge {
             counters: counters.clone(),
             connect_timeout: config.proxy.connect_timeout,
             probes,
+            refuse_with: config.proxy.refuse_with,
         });
         let sessions = TaskTracker::new();
         let mut ports = vec![(PortRole::Active, config.proxy.listen)];

@@ -98,8 +98,15 @@ impl RouteReconciler {
     fn reconcile(&mut self) {
         let truth = self.cluster.truth();
         let current = self.routes.load();
+        // The message is shared by every table until it changes.
+        let routing_message = if *current.routing_message == *truth.routing.message {
+            current.routing_message.clone()
+        } else {
+            Arc::from(truth.routing.message.as_str())
+        };
         let mut table = RouteTable {
             routing: truth.routing.enabled,
+            routing_message,
             active: current.active.clone(),
             standby: current.standby.clone(),
             generation: truth.route_generation(),
@@ -311,6 +318,7 @@ mod tests {
             index: None,
             reason: if ok { "up" } else { "down" }.into(),
             latency: Duration::from_millis(1),
+            galera: None,
         }
     }
 

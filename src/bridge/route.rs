@@ -29,6 +29,8 @@ pub(crate) struct BackendAddr {
     pub port: u16,
     /// Set when `host` is an IP literal: connects skip name resolution.
     pub resolved: Option<SocketAddr>,
+    /// Every connection starts with a PROXY protocol v2 header.
+    pub proxy_protocol: bool,
 }
 
 /// The routes of one proxy port.
@@ -44,6 +46,10 @@ pub(crate) struct PortRoute {
 #[derive(Debug, Clone)]
 pub(crate) struct RouteTable {
     pub routing: bool,
+    /// The operator's message of the routing switch, for refusals that say
+    /// why (`proxy.refuse_with = "mysql-error"`); shared, never copied per
+    /// connection.
+    pub routing_message: Arc<str>,
     pub active: PortRoute,
     pub standby: PortRoute,
     /// The route generation (`Truth::route_generation`) it was built from.
@@ -114,6 +120,7 @@ impl Routes {
         };
         let table = RouteTable {
             routing: false,
+            routing_message: Arc::from(""),
             active: port(),
             standby: port(),
             generation: 0,

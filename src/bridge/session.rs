@@ -2,8 +2,11 @@
 //!
 //! The route is read once, with the lease that can sever it (`route.rs`).
 //! Routing off or no active backend: the client is closed at once and sees
-//! EOF. Otherwise the session connects within `connect_timeout`, counts
-//! itself, and relays until both directions end or its lease is cancelled.
+//! EOF, after a MySQL error packet saying why with `refuse_with =
+//! "mysql-error"` (`refuse.rs`). Otherwise the session connects within
+//! `connect_timeout` (and sends the PROXY protocol header within it, for a
+//! backend that wants one), counts itself, and relays until both
+//! directions end or its lease is cancelled.
 //! A refused or timed-out connect asks the monitor for an out-of-cycle probe
 //! and, if the route moves to another backend within the connect budget,
 //! tries that backend once, so the client that discovered the failure is
@@ -21,8 +24,11 @@ use tracing::debug;
 
 use crate::closer;
 use crate::connect::connect;
+use crate::proxy_header;
+use crate::refuse::{refuse, Refusal};
 use crate::relay::{relay, unless_severed, Transfer};
 use crate::route::{BackendAddr, Decision, Routes};
+use switchboard_config::RefuseWith;
 use switchboard_core::bus::PortRole;
 use switchboard_core::counters::{Outcome, SessionCounters};
 use switchboard_core::ProbeRequests;
@@ -35,6 +41,8 @@ pub(crate) struct SessionContext {
     pub connect_timeout: Duration,
     /// Out-of-cycle probes after a failed connect.
     pub probes: ProbeRequests,
+    /// How a connection that cannot be routed is turned away.
+    pub refuse_with: RefuseWith,
 }
 
 /// One accepted connection.
@@ -46,6 +54,13 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// Tells a backend that wants it who the client is: the PROXY protocol
+    /// header, before any byte of the client's.
+    async fn proxy_header(&self, server: &TcpStream) -> io::Result<()> {
+        let local = self.client.local_addr()?;
+        proxy_header::send(server, self.peer, local).await
+    }
+
     pub(crate) async fn run(self) {
         let ctx = &*self.context;
         let deadline = Instant::now() + ctx.connect_timeout;
@@ -53,8 +68,18 @@ impl Session {
         let (server, backend, lease) = loop {
             let table = ctx.routes.load();
             let (backend, lease) = match table.decide(self.port) {
-                Decision::RoutingOff => return ctx.counters.record(Outcome::RoutingOff),
-                Decision::NoBackend => return ctx.counters.record(Outcome::NoBackend),
+                Decision::RoutingOff => {
+                    if ctx.refuse_with == RefuseWith::MysqlError {
+                        refuse(&self.client, Refusal::RoutingOff(&table.routing_message));
+                    }
+                    return ctx.counters.record(Outcome::RoutingOff);
+                }
+                Decision::NoBackend => {
+                    if ctx.refuse_with == RefuseWith::MysqlError {
+                        refuse(&self.client, Refusal::NoBackend);
+                    }
+                    return ctx.counters.record(Outcome::NoBackend);
+                }
                 Decision::Connect { backend, lease } => (backend, lease),
             };
             let addr = &ctx.backends[backend];
@@ -64,6 +89,19 @@ impl Session {
                 r = tokio::time::timeout_at(deadline, connect(addr)) => {
                     r.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "connect timeout")))
                 }
+            };
+            let connected = match connected {
+                Ok(server) if addr.proxy_protocol => {
+                    let sent = tokio::select! {
+                        biased;
+                        _ = lease.cancelled() => return ctx.counters.record(Outcome::SeveredConnecting),
+                        r = tokio::time::timeout_at(deadline, self.proxy_header(&server)) => {
+                            r.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "connect timeout")))
+                        }
+                    };
+                    sent.map(|()| server)
+                }
+                other => other,
             };
             match connected {
                 Ok(server) => break (server, backend, lease),

@@ -7,12 +7,16 @@
 //! return a secret: the API password lives in a [`Secret`] whose `Debug` and
 //! `Display` are redacted.
 
+#[cfg(test)]
+mod docs_tests;
 mod duration;
 mod listen;
+mod mysql_check;
 mod native;
 mod native_backends;
 mod problems;
 mod switchboard;
+mod tls;
 mod tree;
 
 use std::fmt;
@@ -21,8 +25,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use duration::parse_duration;
+pub use mysql_check::{MysqlCheck, MysqlTls, CHECK_PASSWORD_ENV};
 pub use native::PASSWORD_ENV;
 pub use problems::{ConfigErrors, Problem, Problems};
+pub use tls::{CaCerts, HttpTls};
 
 /// `proxy.connect_timeout` when the file sets none (both formats).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -50,6 +56,22 @@ pub struct ProxyConfig {
     pub shutdown_delay: Duration,
     pub drain_timeout: Duration,
     pub sever_on_failover: bool,
+    /// What a client whose connection cannot be routed gets.
+    pub refuse_with: RefuseWith,
+}
+
+/// `proxy.refuse_with`: how a connection that cannot be routed (routing
+/// off, no active backend) is turned away.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RefuseWith {
+    /// Accept and close at once: the client sees EOF (the Go switchboard's
+    /// behaviour).
+    #[default]
+    Close,
+    /// A MySQL error packet in place of the server greeting, saying why,
+    /// then close: MySQL clients print the reason instead of "Lost
+    /// connection".
+    MysqlError,
 }
 
 /// `[monitor]`: how backends are probed and how the active is elected.
@@ -60,6 +82,10 @@ pub struct MonitorConfig {
     pub rise: u32,
     pub fall: u32,
     pub failback: bool,
+    /// With `failback`, how long a backend must have been healthy without a
+    /// break (counted from the end of its `rise`) before it takes the active
+    /// role from a healthy active. Zero: at once.
+    pub failback_after: Duration,
     pub enabled: bool,
 }
 
@@ -73,6 +99,7 @@ impl Default for MonitorConfig {
             rise: 1,
             fall: 1,
             failback: true,
+            failback_after: Duration::ZERO,
             enabled: true,
         }
     }
@@ -139,17 +166,34 @@ pub struct BackendConfig {
     pub host: String,
     pub port: u16,
     pub check: Check,
+    /// A PROXY protocol header in front of every connection to this backend.
+    pub proxy_protocol: ProxyProtocol,
+}
+
+/// `backends[].proxy_protocol`: whether the backend is told the client's
+/// address with a PROXY protocol header (MariaDB `proxy_protocol_networks`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    /// Plain TCP: the backend sees the proxy's address.
+    #[default]
+    Off,
+    /// The binary version 2 header, before any byte of the client's.
+    V2,
 }
 
 /// How a backend is probed (SPEC 5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
     /// HTTP 200 with JSON `"healthy": true`; `wsrep_local_index` is the index.
-    Galera { url: String },
-    /// HTTP 200 is healthy.
-    Http { url: String },
+    /// `tls` applies to an `https://` URL.
+    Galera { url: String, tls: HttpTls },
+    /// HTTP 200 is healthy. `tls` applies to an `https://` URL.
+    Http { url: String, tls: HttpTls },
     /// A TCP connect to the backend (or to `port`) succeeds.
     Tcp { port: Option<u16> },
+    /// A kept MySQL connection reads the node's Galera and read-only state
+    /// (docs/configuration.md, "The mysql check").
+    Mysql(MysqlCheck),
 }
 
 /// A value that must never be printed: `Debug` and `Display` say `***`.
@@ -214,13 +258,24 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors::single("config", format!("cannot read {}: {e}", path.display()))
         })?;
-        Config::parse(&text, format)
+        Config::parse_in(&text, format, path.parent())
     }
 
-    /// Parses and validates configuration text in the given format.
+    /// Parses and validates configuration text in the given format; relative
+    /// file paths stay relative to the working directory.
     pub fn parse(text: &str, format: Format) -> Result<Config, ConfigErrors> {
+        Config::parse_in(text, format, None)
+    }
+
+    /// [`Config::parse`] for text read from a file in `dir`: relative file
+    /// paths (CA files, ...) are resolved against `dir`.
+    pub fn parse_in(
+        text: &str,
+        format: Format,
+        dir: Option<&Path>,
+    ) -> Result<Config, ConfigErrors> {
         match format {
-            Format::Toml => native::parse(text),
+            Format::Toml => native::parse(text, dir),
             Format::Yaml => switchboard::parse_yaml(text),
             Format::Json => switchboard::parse_json(text),
         }

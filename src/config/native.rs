@@ -9,7 +9,7 @@
 //! errors are reported by line and column without the offending line.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -23,7 +23,7 @@ use super::*;
 /// neither `api.password` nor `api.password_file`.
 pub const PASSWORD_ENV: &str = "SWITCHBOARD_API_PASSWORD";
 
-const ROOT_KEYS: &[&str] = &[
+pub(crate) const ROOT_KEYS: &[&str] = &[
     "proxy",
     "monitor",
     "api",
@@ -31,16 +31,25 @@ const ROOT_KEYS: &[&str] = &[
     "traffic_monitor",
     "backends",
 ];
-const PROXY_KEYS: &[&str] = &[
+pub(crate) const PROXY_KEYS: &[&str] = &[
     "listen",
     "standby_listen",
     "connect_timeout",
     "shutdown_delay",
     "drain_timeout",
     "sever_on_failover",
+    "refuse_with",
 ];
-const MONITOR_KEYS: &[&str] = &["interval", "timeout", "rise", "fall", "failback", "enabled"];
-const API_KEYS: &[&str] = &[
+pub(crate) const MONITOR_KEYS: &[&str] = &[
+    "interval",
+    "timeout",
+    "rise",
+    "fall",
+    "failback",
+    "failback_after",
+    "enabled",
+];
+pub(crate) const API_KEYS: &[&str] = &[
     "listen",
     "username",
     "password",
@@ -54,25 +63,38 @@ const API_KEYS: &[&str] = &[
     "aggregator_listen",
     "proxy_uris",
 ];
-const STATE_KEYS: &[&str] = &["file"];
-const TRAFFIC_MONITOR_KEYS: &[&str] = &["cluster", "publish", "public"];
+pub(crate) const STATE_KEYS: &[&str] = &["file"];
+pub(crate) const TRAFFIC_MONITOR_KEYS: &[&str] = &["cluster", "publish", "public"];
 
 /// Every listener read so far, by path, for the collision check.
 type Listeners = Vec<(String, SocketAddr)>;
 
-/// Parses and validates native TOML; the password may come from `SWITCHBOARD_API_PASSWORD`.
-pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
-    parse_with_env(text, &|name| std::env::var(name).ok())
+/// Parses and validates native TOML; the password may come from
+/// `SWITCHBOARD_API_PASSWORD`. Relative file paths are resolved against
+/// `dir` (the config file's directory) when given.
+pub(crate) fn parse(text: &str, dir: Option<&Path>) -> Result<Config, ConfigErrors> {
+    parse_in(text, &|name| std::env::var(name).ok(), dir)
 }
 
-/// [`parse`] with the environment supplied by the caller (tests need no process env).
+/// [`parse`] with the environment supplied by the caller (tests need no
+/// process env) and relative paths left as written.
+#[cfg(test)]
 pub(crate) fn parse_with_env(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
+    parse_in(text, env, None)
+}
+
+/// [`parse_with_env`] with relative file paths resolved against `dir`.
+pub(crate) fn parse_in(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    dir: Option<&Path>,
+) -> Result<Config, ConfigErrors> {
     let doc: Value = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
     let mut p = Problems::new();
-    let root = Reader::new(doc.as_object(), "", Style::Native);
+    let root = Reader::new(doc.as_object(), "", Style::Native).with_base(dir);
     root.deny_unknown(ROOT_KEYS, &mut p);
     let mut listeners = Listeners::new();
     let proxy = read_proxy(&root.table("proxy", &mut p), &mut listeners, &mut p);
@@ -80,7 +102,7 @@ pub(crate) fn parse_with_env(
     let api = read_api(&root.table("api", &mut p), env, &mut listeners, &mut p);
     let state = read_state(&root.table("state", &mut p), &mut p);
     let traffic_monitor = read_traffic_monitor(&root.table("traffic_monitor", &mut p), &mut p);
-    let backends = read_backends(&root, &mut p);
+    let backends = read_backends(&root, env, &mut p);
     check_collisions(&listeners, &mut p);
     p.into_result()?;
     match (proxy, api) {
@@ -177,6 +199,16 @@ fn read_proxy(r: &Reader<'_>, listeners: &mut Listeners, p: &mut Problems) -> Op
     let shutdown_delay = duration(r, "shutdown_delay", Duration::ZERO, p);
     let drain_timeout = duration(r, "drain_timeout", Duration::ZERO, p);
     let sever_on_failover = r.bool("sever_on_failover", p).or(true);
+    let refuse_with = r
+        .str("refuse_with", p)
+        .check(&r.path("refuse_with"), p, |s| match s.as_str() {
+            "close" => Ok(RefuseWith::Close),
+            "mysql-error" => Ok(RefuseWith::MysqlError),
+            other => Err(format!(
+                "must be \"close\" or \"mysql-error\" (found {other:?})"
+            )),
+        })
+        .or(RefuseWith::default());
     Some(ProxyConfig {
         listen: listen_addr?,
         standby_listen,
@@ -184,6 +216,7 @@ fn read_proxy(r: &Reader<'_>, listeners: &mut Listeners, p: &mut Problems) -> Op
         shutdown_delay,
         drain_timeout,
         sever_on_failover,
+        refuse_with,
     })
 }
 
@@ -196,6 +229,7 @@ fn read_monitor(r: &Reader<'_>, p: &mut Problems) -> MonitorConfig {
         rise: count(r, "rise", d.rise, p),
         fall: count(r, "fall", d.fall, p),
         failback: r.bool("failback", p).or(d.failback),
+        failback_after: duration(r, "failback_after", d.failback_after, p),
         enabled: r.bool("enabled", p).or(d.enabled),
     }
 }

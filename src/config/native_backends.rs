@@ -2,19 +2,40 @@
 //! backend's `check`.
 //!
 //! Owns the rules: at least one backend, names non-empty and unique, host
-//! non-empty, port 1..65535, `check.kind` one of galera|http|tcp, an
-//! `http://`/`https://` URL for galera and http, an optional port for tcp.
+//! non-empty, port 1..65535, `check.kind` one of galera|http|mysql|tcp, an
+//! `http://`/`https://` URL for galera and http, an optional port for tcp
+//! (the `mysql` check's own keys are read in `mysql_check.rs`).
 //! It must never echo a check URL (it may carry credentials).
 
+use super::mysql_check::{deny_mysql_keys, read_mysql_check};
 use super::native::text;
+use super::tls::read_http_tls;
 use super::tree::{required_message, Field, Reader};
-use super::{BackendConfig, Check, Problems};
+use super::{BackendConfig, Check, Problems, ProxyProtocol};
 
-const BACKEND_KEYS: &[&str] = &["name", "host", "port", "check"];
-const CHECK_KEYS: &[&str] = &["kind", "url", "port"];
+pub(crate) const BACKEND_KEYS: &[&str] = &["name", "host", "port", "check", "proxy_protocol"];
+/// The check keys of every kind; each kind refuses the ones it does not use.
+pub(crate) const CHECK_KEYS: &[&str] = &[
+    "kind",
+    "url",
+    "port",
+    "ca",
+    "server_name",
+    "user",
+    "password",
+    "password_file",
+    "tls",
+    "available_when_donor",
+    "available_when_read_only",
+];
 
 /// Reads `backends` from the root table; every problem goes to `p`.
-pub(super) fn read_backends(root: &Reader<'_>, p: &mut Problems) -> Vec<BackendConfig> {
+/// `env` supplies the `mysql` checks' password when a check sets none.
+pub(super) fn read_backends(
+    root: &Reader<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut Problems,
+) -> Vec<BackendConfig> {
     let path = root.path("backends");
     let items = match root.tables("backends", p) {
         Field::Got(items) if !items.is_empty() => items,
@@ -27,13 +48,14 @@ pub(super) fn read_backends(root: &Reader<'_>, p: &mut Problems) -> Vec<BackendC
     let mut names: Vec<(String, String)> = Vec::new();
     items
         .iter()
-        .filter_map(|b| read_backend(b, &mut names, p))
+        .filter_map(|b| read_backend(b, &mut names, env, p))
         .collect()
 }
 
 fn read_backend(
     b: &Reader<'_>,
     names: &mut Vec<(String, String)>,
+    env: &dyn Fn(&str) -> Option<String>,
     p: &mut Problems,
 ) -> Option<BackendConfig> {
     if !b.exists() {
@@ -57,7 +79,7 @@ fn read_backend(
     let check = if b.has("check") {
         let c = b.table("check", p);
         if c.exists() {
-            read_check(&c, p)
+            read_check(&c, env, p)
         } else {
             None
         }
@@ -68,19 +90,38 @@ fn read_backend(
         );
         None
     };
+    let proxy_protocol = b
+        .str("proxy_protocol", p)
+        .check(&b.path("proxy_protocol"), p, |s| match s.as_str() {
+            "v2" => Ok(ProxyProtocol::V2),
+            "off" => Ok(ProxyProtocol::Off),
+            other => Err(format!("must be \"v2\" or \"off\" (found {other:?})")),
+        })
+        .or(ProxyProtocol::Off);
     Some(BackendConfig {
         name: name?,
         host: host?,
         port: port?,
         check: check?,
+        proxy_protocol,
     })
 }
 
-fn read_check(c: &Reader<'_>, p: &mut Problems) -> Option<Check> {
+fn read_check(
+    c: &Reader<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut Problems,
+) -> Option<Check> {
     c.deny_unknown(CHECK_KEYS, p);
     let kind = c
         .str("kind", p)
-        .required(&c.path("kind"), "galera, http or tcp", p);
+        .required(&c.path("kind"), "galera, http, mysql or tcp", p);
+    if let Some(kind) = kind
+        .as_deref()
+        .filter(|k| matches!(*k, "galera" | "http" | "tcp"))
+    {
+        deny_mysql_keys(c, kind, p);
+    }
     let url = c.str("url", p);
     let port = c.port("port", false, p);
     match kind.as_deref() {
@@ -101,23 +142,31 @@ fn read_check(c: &Reader<'_>, p: &mut Problems) -> Option<Check> {
                         _ => Err("must start with http:// or https:// and name a host".into()),
                     }
                 })
-                .required(&c.path("url"), "an http:// or https:// URL", p)?;
+                .required(&c.path("url"), "an http:// or https:// URL", p);
+            let tls = read_http_tls(c, url.as_deref(), p);
+            let url = url?;
             Some(if kind == "galera" {
-                Check::Galera { url }
+                Check::Galera { url, tls }
             } else {
-                Check::Http { url }
+                Check::Http { url, tls }
             })
         }
         Some("tcp") => {
             if c.has("url") {
                 p.push(c.path("url"), "only used by kind = \"galera\" or \"http\"");
             }
+            for key in ["ca", "server_name"] {
+                if c.has(key) {
+                    p.push(c.path(key), "not used by kind = \"tcp\"");
+                }
+            }
             Some(Check::Tcp { port: port.opt() })
         }
+        Some("mysql") => read_mysql_check(c, port, env, p),
         Some(other) => {
             p.push(
                 c.path("kind"),
-                format!("must be galera, http or tcp (found {other:?})"),
+                format!("must be galera, http, mysql or tcp (found {other:?})"),
             );
             None
         }
@@ -128,6 +177,7 @@ fn read_check(c: &Reader<'_>, p: &mut Problems) -> Option<Check> {
 #[cfg(test)]
 mod tests {
     use super::super::native::parse_with_env;
+    use super::super::HttpTls;
     use super::*;
 
     const HEAD: &str = "[proxy]\nlisten = \"127.0.0.1:13306\"\n[api]\npassword = \"pw\"\n";
@@ -178,10 +228,12 @@ check = { kind = "tcp" }
             checks,
             vec![
                 &Check::Galera {
-                    url: "http://10.0.0.1:9200/api/v1/status".into()
+                    url: "http://10.0.0.1:9200/api/v1/status".into(),
+                    tls: HttpTls::default(),
                 },
                 &Check::Http {
-                    url: "https://10.0.0.2/health".into()
+                    url: "https://10.0.0.2/health".into(),
+                    tls: HttpTls::default(),
                 },
                 &Check::Tcp { port: Some(5433) },
                 &Check::Tcp { port: None },

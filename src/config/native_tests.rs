@@ -97,7 +97,9 @@ fn the_example_file_sets_every_key() {
     assert_eq!(cfg.api.proxy_uris.len(), 2);
     assert!(cfg.state.file.is_some());
     assert_eq!(cfg.traffic_monitor.publish, Publish::ActiveOnly);
-    assert_eq!(cfg.backends.len(), 3);
+    assert_eq!(cfg.backends.len(), 4);
+    assert!(matches!(cfg.backends[3].check, Check::Mysql(_)));
+    assert_eq!(cfg.monitor.failback_after, Duration::ZERO);
 }
 
 /// SPEC 4.1 acceptance: a file with 10 different mistakes reports all 10, each with its path.
@@ -310,4 +312,39 @@ fn durations_and_counts() {
         "[monitor]\ntimeout = \"0ms\"\nfall = -1\n[api]\n",
     );
     assert_eq!(err(&bad).paths(), vec!["monitor.timeout", "monitor.fall"]);
+}
+
+#[test]
+fn refuse_with_and_proxy_protocol() {
+    let cfg = ok(MINIMAL);
+    assert_eq!(cfg.proxy.refuse_with, RefuseWith::Close, "the default");
+    assert_eq!(
+        cfg.backends[0].proxy_protocol,
+        ProxyProtocol::Off,
+        "the default"
+    );
+
+    let text = MINIMAL
+        .replace(
+            "listen = \"0.0.0.0:3306\"\n",
+            "listen = \"0.0.0.0:3306\"\nrefuse_with = \"mysql-error\"\n",
+        )
+        .replace("port = 3306\n", "port = 3306\nproxy_protocol = \"v2\"\n");
+    let cfg = ok(&text);
+    assert_eq!(cfg.proxy.refuse_with, RefuseWith::MysqlError);
+    assert_eq!(cfg.backends[0].proxy_protocol, ProxyProtocol::V2);
+    let cfg = ok(&text
+        .replace("\"mysql-error\"", "\"close\"")
+        .replace("\"v2\"", "\"off\""));
+    assert_eq!(cfg.proxy.refuse_with, RefuseWith::Close);
+    assert_eq!(cfg.backends[0].proxy_protocol, ProxyProtocol::Off);
+
+    let e = err(&text
+        .replace("\"mysql-error\"", "\"reset\"")
+        .replace("\"v2\"", "\"v1\""));
+    assert_eq!(
+        e.to_string(),
+        "proxy.refuse_with: must be \"close\" or \"mysql-error\" (found \"reset\")\n\
+         backends[0].proxy_protocol: must be \"v2\" or \"off\" (found \"v1\")"
+    );
 }

@@ -5,10 +5,13 @@
 //! [`Config`], and the Go program's required keys, all reported at once with
 //! their PascalCase paths (`Proxy.Backends[1].StatusPort: required`). As in
 //! Go, a zero or empty value counts as missing, and unknown keys are ignored:
-//! `StatusLog` is accepted and ignored (state changes are always logged),
-//! and pxc's `GaleraAgentTLS` and `API.TLS` are ignored too. Everything the
-//! format cannot express takes the SPEC 4.1 defaults. It must never put the
-//! password into a message.
+//! `StatusLog` is accepted and ignored (state changes are always logged).
+//! pxc's `GaleraAgentTLS.{Enabled, CA, ServerName}` turns every galera check
+//! into an `https://` one verified with that inline PEM CA and server name;
+//! pxc's `API.TLS.Enabled: true` is an error (the API is not served over TLS
+//! yet), never silently ignored. Everything the format cannot express takes
+//! the SPEC 4.1 defaults. It must never put the password, a PEM or a private
+//! key into a message.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -17,6 +20,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::listen::{check_collisions, resolve_host};
+use super::tls::check_server_name;
 use super::tree::{Field, Reader, Style};
 use super::*;
 
@@ -89,7 +93,8 @@ fn from_doc(doc: &Value) -> Result<Config, ConfigErrors> {
         }
     };
     let shutdown_secs = proxy.uint("ShutdownDelaySeconds", &mut p).or(0);
-    let backends = read_backends(&proxy, &mut p);
+    let galera_tls = read_galera_agent_tls(&root.table("GaleraAgentTLS", &mut p), &mut p);
+    let backends = read_backends(&proxy, galera_tls.as_ref(), &mut p);
 
     let api = root.table("API", &mut p);
     let api_port = req_port(&api, "Port", &mut p);
@@ -98,6 +103,7 @@ fn from_doc(doc: &Value) -> Result<Config, ConfigErrors> {
     let password = req_text(&api, "Password", &mut p);
     let force_https = api.bool("ForceHttps", &mut p).or(false);
     let proxy_uris = api.strings("ProxyURIs", &mut p).or(Vec::new());
+    read_api_tls(&api.table("TLS", &mut p), &mut p);
 
     let health_port = req_port(&root, "HealthPort", &mut p);
     let static_dir = root
@@ -175,6 +181,7 @@ fn from_doc(doc: &Value) -> Result<Config, ConfigErrors> {
             shutdown_delay: Duration::from_secs(shutdown_secs),
             drain_timeout: Duration::ZERO,
             sever_on_failover: true,
+            refuse_with: RefuseWith::Close,
         },
         monitor: MonitorConfig {
             interval: timeout / 5,
@@ -200,8 +207,68 @@ fn from_doc(doc: &Value) -> Result<Config, ConfigErrors> {
     })
 }
 
-/// `Proxy.Backends`: at least one, each with all five fields; names must be unique.
-fn read_backends(proxy: &Reader<'_>, p: &mut Problems) -> Vec<BackendConfig> {
+/// pxc's `GaleraAgentTLS`: when `Enabled`, galera checks use `https://`,
+/// trust only the inline PEM `CA` (required, as in Go) and verify
+/// `ServerName` when one is given. Disabled or absent: `None`.
+fn read_galera_agent_tls(r: &Reader<'_>, p: &mut Problems) -> Option<HttpTls> {
+    if !r.bool("Enabled", p).or(false) {
+        return None;
+    }
+    const ORIGIN: &str = "GaleraAgentTLS.CA";
+    let ca = match r.str("CA", p) {
+        Field::Got(pem) if !pem.trim().is_empty() => {
+            match CaCerts::from_pem(pem.as_bytes(), ORIGIN) {
+                Ok(ca) => Some(ca),
+                Err(e) => {
+                    let e = e.strip_prefix("GaleraAgentTLS.CA: ").unwrap_or(&e);
+                    p.push(r.path("CA"), format!("cannot parse the PEM: {e}"));
+                    None
+                }
+            }
+        }
+        Field::Bad => None,
+        Field::Got(_) | Field::Missing => {
+            p.push(
+                r.path("CA"),
+                "required when GaleraAgentTLS.Enabled is true (the CA's PEM)",
+            );
+            None
+        }
+    };
+    let server_name = match r.str("ServerName", p) {
+        Field::Got(name) if !name.trim().is_empty() => {
+            match check_server_name(name.trim().to_string()) {
+                Ok(name) => Some(name),
+                Err(e) => {
+                    p.push(r.path("ServerName"), e);
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    Some(HttpTls { ca, server_name })
+}
+
+/// pxc's `API.TLS`: `Enabled: false` (or absent) is accepted; `Enabled:
+/// true` cannot be honoured yet, so it is an error rather than an API that
+/// silently answers in plain HTTP. The key and certificate are never read.
+fn read_api_tls(r: &Reader<'_>, p: &mut Problems) {
+    if r.bool("Enabled", p).or(false) {
+        p.push(
+            r.path("Enabled"),
+            "serving the API over TLS is not supported yet; set it to false (or remove API.TLS)",
+        );
+    }
+}
+
+/// `Proxy.Backends`: at least one, each with all five fields; names must be
+/// unique. With `tls` (pxc's `GaleraAgentTLS`) their checks use `https://`.
+fn read_backends(
+    proxy: &Reader<'_>,
+    tls: Option<&HttpTls>,
+    p: &mut Problems,
+) -> Vec<BackendConfig> {
     let items = match proxy.tables("Backends", p) {
         Field::Got(items) if !items.is_empty() => items,
         Field::Bad => return Vec::new(),
@@ -236,13 +303,16 @@ fn read_backends(proxy: &Reader<'_>, p: &mut Problems) -> Vec<BackendConfig> {
                 host.clone()
             };
             let path = endpoint.trim_start_matches('/');
+            let scheme = if tls.is_some() { "https" } else { "http" };
             out.push(BackendConfig {
                 name,
                 host,
                 port,
                 check: Check::Galera {
-                    url: format!("http://{url_host}:{status_port}/{path}"),
+                    url: format!("{scheme}://{url_host}:{status_port}/{path}"),
+                    tls: tls.cloned().unwrap_or_default(),
                 },
+                proxy_protocol: ProxyProtocol::Off,
             });
         }
     }

@@ -132,13 +132,15 @@ fn assert_go_example(cfg: &Config) {
     assert_eq!(
         b.check,
         Check::Galera {
-            url: "http://10.10.10.10:9200/galera_healthcheck".into()
+            url: "http://10.10.10.10:9200/galera_healthcheck".into(),
+            tls: HttpTls::default(),
         }
     );
     assert_eq!(
         cfg.backends[1].check,
         Check::Galera {
-            url: "http://10.10.10.11:9200/api/v1/status".into()
+            url: "http://10.10.10.11:9200/api/v1/status".into(),
+            tls: HttpTls::default(),
         }
     );
 }
@@ -189,7 +191,8 @@ fn the_example_file_maps() {
     assert_eq!(
         cfg.backends[2].check,
         Check::Galera {
-            url: "http://127.0.0.1:19202/api/v1/status".into()
+            url: "http://127.0.0.1:19202/api/v1/status".into(),
+            tls: HttpTls::default(),
         }
     );
 }
@@ -301,4 +304,88 @@ fn numeric_password_in_yaml_is_text() {
         &GO_YAML.replace("Password: fake-password", "Password: 12345"),
     ));
     assert_eq!(cfg.api.password.expose(), "12345");
+}
+
+/// pxc's `GaleraAgentTLS` (inline PEM CA, YAML block scalar) on top of `yaml`.
+fn with_galera_tls(yaml: &str, tls: &str) -> String {
+    yaml.replace("GaleraAgentTLS:\n  Enabled: false\n", tls)
+}
+
+#[test]
+fn galera_agent_tls_makes_every_check_https_with_its_ca_and_server_name() {
+    let pem: String = include_str!("test_ca.pem")
+        .lines()
+        .map(|l| format!("    {l}\n"))
+        .collect();
+    let yaml = with_galera_tls(
+        GO_YAML,
+        &format!(
+            "GaleraAgentTLS:\n  Enabled: true\n  ServerName: galera-agent.internal\n  CA: |\n{pem}"
+        ),
+    );
+    let cfg = ok(parse_yaml(&yaml));
+    for b in &cfg.backends {
+        let Check::Galera { url, tls } = &b.check else {
+            panic!("a galera check: {:?}", b.check)
+        };
+        assert!(url.starts_with("https://10.10.10.1"), "{url}");
+        assert_eq!(tls.server_name.as_deref(), Some("galera-agent.internal"));
+        let ca = tls.ca.as_ref().expect("the inline CA");
+        assert_eq!(ca.certificates().len(), 1);
+        assert_eq!(ca.origin(), "GaleraAgentTLS.CA");
+    }
+    assert_eq!(
+        cfg.backends[1].check,
+        Check::Galera {
+            url: "https://10.10.10.11:9200/api/v1/status".into(),
+            tls: match &cfg.backends[0].check {
+                Check::Galera { tls, .. } => tls.clone(),
+                other => panic!("{other:?}"),
+            },
+        }
+    );
+}
+
+#[test]
+fn galera_agent_tls_needs_a_parsable_ca() {
+    let e = err(parse_yaml(&with_galera_tls(
+        GO_YAML,
+        "GaleraAgentTLS:\n  Enabled: true\n",
+    )));
+    assert_eq!(
+        e.to_string(),
+        "GaleraAgentTLS.CA: required when GaleraAgentTLS.Enabled is true (the CA's PEM)"
+    );
+    let e = err(parse_yaml(&with_galera_tls(
+        GO_YAML,
+        "GaleraAgentTLS:\n  Enabled: true\n  CA: PEM Cert\n",
+    )));
+    assert!(
+        e.to_string()
+            .starts_with("GaleraAgentTLS.CA: cannot parse the PEM: no PEM certificate found"),
+        "{e}"
+    );
+}
+
+#[test]
+fn api_tls_enabled_is_refused_and_disabled_is_accepted() {
+    let secret_key =
+        "      -----BEGIN PRIVATE KEY-----\n      c2VjcmV0\n      -----END PRIVATE KEY-----\n";
+    let api_tls = |enabled: bool| {
+        GO_YAML.replace(
+            "  ForceHttps: true\n",
+            &format!(
+                "  ForceHttps: true\n  TLS:\n    Enabled: {enabled}\n    Certificate: cert\n    PrivateKey: |\n{secret_key}"
+            ),
+        )
+    };
+    let e = err(parse_yaml(&api_tls(true)));
+    assert_eq!(e.paths(), vec!["API.TLS.Enabled"]);
+    assert!(e.to_string().contains("not supported yet"), "{e}");
+    assert!(
+        !e.to_string().contains("c2VjcmV0"),
+        "the key never shows: {e}"
+    );
+    let cfg = ok(parse_yaml(&api_tls(false)));
+    assert_eq!(cfg.api.listen, addr("10.0.0.5:80"));
 }

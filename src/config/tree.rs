@@ -6,6 +6,9 @@
 //! its path, and reading goes on. It must never put a value into a message
 //! (a mistyped password would otherwise be printed): messages name types only.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::Problems;
@@ -99,6 +102,9 @@ pub(crate) struct Reader<'a> {
     table: Option<&'a Table>,
     prefix: String,
     style: Style,
+    /// The config file's directory: relative file paths are resolved
+    /// against it (docs/configuration.md). None: left as written.
+    base: Option<Arc<Path>>,
 }
 
 impl<'a> Reader<'a> {
@@ -108,7 +114,40 @@ impl<'a> Reader<'a> {
             table,
             prefix: prefix.into(),
             style,
+            base: None,
         }
+    }
+
+    /// The same reader, resolving relative file paths against `dir`; the
+    /// tables read from it inherit `dir`.
+    pub(crate) fn with_base(mut self, dir: Option<&Path>) -> Self {
+        self.base = dir.map(Arc::from);
+        self
+    }
+
+    /// A child reader of this one: same style and base directory.
+    fn child(&self, table: Option<&'a Table>, prefix: String) -> Reader<'a> {
+        Reader {
+            table,
+            prefix,
+            style: self.style,
+            base: self.base.clone(),
+        }
+    }
+
+    /// A file path (a non-empty string); a relative one is resolved against
+    /// the config file's directory.
+    pub(crate) fn file_path(&self, key: &str, p: &mut Problems) -> Field<PathBuf> {
+        self.str(key, p).check(&self.path(key), p, |s| {
+            if s.trim().is_empty() {
+                return Err("must not be empty".into());
+            }
+            let path = PathBuf::from(s);
+            Ok(match &self.base {
+                Some(dir) if path.is_relative() => dir.join(path),
+                _ => path,
+            })
+        })
     }
 
     /// The full path of `key` in this table.
@@ -131,6 +170,8 @@ impl<'a> Reader<'a> {
     }
 
     fn get(&self, key: &str) -> Option<&'a Value> {
+        #[cfg(test)]
+        looked_up::record(self.path(key));
         self.table?.get(key).filter(|v| !v.is_null())
     }
 
@@ -233,7 +274,7 @@ impl<'a> Reader<'a> {
                 None
             }
         };
-        Reader::new(table, self.path(key), self.style)
+        self.child(table, self.path(key))
     }
 
     /// An array of tables, each as a reader with path `key[i]`.
@@ -250,7 +291,7 @@ impl<'a> Reader<'a> {
         for (i, item) in items.iter().enumerate() {
             let path = format!("{}[{i}]", self.path(key));
             match item {
-                Value::Object(t) => out.push(Reader::new(Some(t), path, self.style)),
+                Value::Object(t) => out.push(self.child(Some(t), path)),
                 v => {
                     let expected = if self.style == Style::Native {
                         "a table"
@@ -258,11 +299,7 @@ impl<'a> Reader<'a> {
                         "a map"
                     };
                     p.push(path, format!("expected {expected}, found {}", self.kind(v)));
-                    out.push(Reader::new(
-                        None,
-                        format!("{}[{i}]", self.path(key)),
-                        self.style,
-                    ));
+                    out.push(self.child(None, format!("{}[{i}]", self.path(key))));
                 }
             }
         }
@@ -310,6 +347,28 @@ impl<'a> Reader<'a> {
                 p.push(self.path(key), message);
             }
         }
+    }
+}
+
+/// Test builds only: every path a [`Reader`] looked up on this thread, so
+/// that `docs_tests` can tell which keys the Go format (which ignores
+/// unknown keys, so has no list of them) actually reads.
+#[cfg(test)]
+pub(crate) mod looked_up {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static PATHS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Records one looked-up path.
+    pub(crate) fn record(path: String) {
+        PATHS.with(|p| p.borrow_mut().push(path));
+    }
+
+    /// The paths looked up on this thread since the last call, in order.
+    pub(crate) fn take() -> Vec<String> {
+        PATHS.with(|p| std::mem::take(&mut *p.borrow_mut()))
     }
 }
 

@@ -25,6 +25,17 @@ impl Hysteresis {
         }
     }
 
+    /// Sets the state without counting (a verdict that overrides the
+    /// probes, such as a stale Galera node): the streak restarts, so coming
+    /// back takes the full `rise` (or `fall`). Returns the new state when it
+    /// changed.
+    pub fn force(&mut self, state: bool) -> Option<bool> {
+        let changed = self.state != Some(state);
+        self.state = Some(state);
+        self.streak = 0;
+        changed.then_some(state)
+    }
+
     /// Records one probe; returns the new state when this probe crossed an edge.
     pub fn observe(&mut self, ok: bool) -> Option<bool> {
         match self.state {
@@ -75,5 +86,15 @@ mod tests {
         assert_eq!(h.observe(false), Some(false));
         assert_eq!(h.observe(false), None);
         assert_eq!(h.observe(true), Some(true));
+    }
+
+    #[test]
+    fn force_overrides_and_the_way_back_takes_a_full_rise() {
+        let mut h = Hysteresis::new(2, 3);
+        assert_eq!(h.observe(true), Some(true));
+        assert_eq!(h.force(false), Some(false), "no fall count");
+        assert_eq!(h.force(false), None, "already down");
+        assert_eq!(h.observe(true), None);
+        assert_eq!(h.observe(true), Some(true), "rise = 2 from the force");
     }
 }

@@ -4,8 +4,9 @@
 //! Owns the authoritative [`cluster::Truth`] and its single writer
 //! [`cluster::Cluster`] (health verdicts, the election, routing and
 //! monitoring flags, admin states, the operator state file), the pure
-//! [`election`] and [`hysteresis`] rules, the [`bus`] of events, the exact
-//! session [`counters`] the data path writes, the read model
+//! [`election`], [`hysteresis`] and Galera [`consistency`] rules, the
+//! [`bus`] of events, the exact session [`counters`] the data path writes,
+//! the read model
 //! ([`combiner`]) every read endpoint serves, and the two capabilities
 //! through which the other parts cooperate without knowing each other:
 //! [`ProbeRequests`] (data path → monitor) and [`RouteProgress`]
@@ -18,6 +19,7 @@
 pub mod bus;
 pub mod cluster;
 pub mod combiner;
+pub mod consistency;
 pub mod counters;
 pub mod election;
 pub mod hysteresis;

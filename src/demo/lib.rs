@@ -140,6 +140,7 @@ impl DemoControl {
                 shutdown_delay: Duration::ZERO,
                 drain_timeout: Duration::from_secs(10),
                 sever_on_failover: true,
+                refuse_with: RefuseWith::Close,
             },
             monitor: MonitorConfig {
                 interval: Duration::from_millis(500),
@@ -147,6 +148,7 @@ impl DemoControl {
                 rise: 1,
                 fall: 1,
                 failback: true,
+                failback_after: Duration::ZERO,
                 enabled: true,
             },
             api: ApiConfig {
@@ -177,7 +179,9 @@ impl DemoControl {
                     port: b.echo_addr.port(),
                     check: Check::Galera {
                         url: format!("http://{}/api/v1/status", b.health_addr),
+                        tls: HttpTls::default(),
                     },
+                    proxy_protocol: ProxyProtocol::Off,
                 })
                 .collect(),
         }

@@ -10,6 +10,9 @@
 //! Probe failures are logged rate-limited: the first, then every
 //! `LOG_EVERY`th of a run. Never depends on the bridge or the API.
 
+mod http;
+mod mysql;
+mod mysql_verdict;
 mod probe;
 
 use std::time::Duration;

@@ -18,6 +18,9 @@ use tokio::time::Instant;
 use switchboard_config::{BackendConfig, Check};
 use switchboard_core::cluster::ProbeResult;
 
+use crate::http::{status_reason, tls_reason, HttpProbe};
+use crate::mysql::MysqlProbe;
+
 /// The largest health body we read.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
@@ -28,9 +31,12 @@ pub(crate) struct Probe {
     port: u16,
     timeout: Duration,
     /// The HTTP client of `galera` and `http` checks, with the configured
-    /// timeouts; `Err` (why it could not be built) is our failure, reported
-    /// as "no verdict" on every probe, never blamed on the backend.
-    http: Result<reqwest::Client, String>,
+    /// timeouts and TLS trust; `Err` (why it could not be built) is our
+    /// failure, reported as "no verdict" on every probe, never blamed on
+    /// the backend.
+    http: Result<HttpProbe, String>,
+    /// The `mysql` check, with its kept connection (`mysql.rs`).
+    mysql: Option<MysqlProbe>,
 }
 
 /// The part of a galera-agent status answer we use.
@@ -44,25 +50,33 @@ struct GaleraStatus {
 impl Probe {
     pub(crate) fn new(backend: &BackendConfig, timeout: Duration) -> Probe {
         // Never `reqwest::Client::new()` as a fallback: it panics where the
-        // builder fails, and it would drop the configured timeouts.
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(1)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"));
+        // builder fails, and it would drop the configured timeouts and CA.
+        let http = match &backend.check {
+            Check::Galera { url, tls } | Check::Http { url, tls } => {
+                HttpProbe::new(url, tls, timeout)
+            }
+            _ => Err("not an HTTP check".into()),
+        };
+        let mysql = match &backend.check {
+            Check::Mysql(check) => Some(MysqlProbe::new(backend, check, timeout)),
+            _ => None,
+        };
         Probe {
             check: backend.check.clone(),
             host: backend.host.clone(),
             port: backend.port,
             timeout,
             http,
+            mysql,
         }
     }
 
     /// Runs the check once; always returns within the timeout. `Err` means
     /// no verdict: the probe could not be made for a reason of our own.
     pub(crate) async fn run(&self) -> Result<ProbeResult, String> {
+        if let Some(mysql) = &self.mysql {
+            return mysql.run().await;
+        }
         let started = Instant::now();
         let verdict = tokio::time::timeout(self.timeout, self.check()).await;
         let latency = started.elapsed();
@@ -77,6 +91,7 @@ impl Probe {
             index,
             reason,
             latency,
+            galera: None,
         })
     }
 
@@ -86,6 +101,8 @@ impl Probe {
 
     async fn check(&self) -> Result<(Option<u64>, String), Failure> {
         match &self.check {
+            // Run by `MysqlProbe` from `run`; never reaches here.
+            Check::Mysql(_) => Err(Failure::Local("the mysql check has its own probe".into())),
             Check::Tcp { port } => {
                 let port = port.unwrap_or(self.port);
                 TcpStream::connect((self.host.as_str(), port))
@@ -93,18 +110,18 @@ impl Probe {
                     .map_err(|e| io_failure(&e))?;
                 Ok((None, format!("TCP connect to port {port} succeeded")))
             }
-            Check::Http { url } => {
-                let (status, _) = self.get(url, false).await?;
+            Check::Http { .. } => {
+                let (status, body) = self.get(false).await?;
                 if status == 200 {
                     Ok((None, "HTTP 200".into()))
                 } else {
-                    Err(format!("HTTP {status}").into())
+                    Err(status_reason(status, &body).into())
                 }
             }
-            Check::Galera { url } => {
-                let (status, body) = self.get(url, true).await?;
+            Check::Galera { .. } => {
+                let (status, body) = self.get(true).await?;
                 if status != 200 {
-                    return Err(format!("HTTP {status}").into());
+                    return Err(status_reason(status, &body).into());
                 }
                 let parsed: GaleraStatus = serde_json::from_slice(&body)
                     .map_err(|e| format!("unparsable galera status: {e}"))?;
@@ -128,17 +145,35 @@ impl Probe {
         }
     }
 
-    /// GETs `url`; reads the body (capped) only when asked.
-    async fn get(&self, url: &str, read_body: bool) -> Result<(u16, Vec<u8>), Failure> {
+    /// GETs the check's URL; reads a 200's body (capped) only when asked.
+    /// A non-200's body is read for its first line only, up to the cap and
+    /// within 90% of the timeout: one that hangs still leaves the status
+    /// as the reason.
+    async fn get(&self, read_body: bool) -> Result<(u16, Vec<u8>), Failure> {
+        let started = Instant::now();
         let http = self.http.as_ref().map_err(|e| Failure::Local(e.clone()))?;
         let mut response = http
-            .get(url)
+            .client
+            .get(&http.url)
             .send()
             .await
             .map_err(|e| self.http_failure(&e))?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
-        if read_body && status == 200 {
+        if status != 200 {
+            let first_line = async {
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    let room = BODY_LIMIT - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if body.len() == BODY_LIMIT || chunk.contains(&b'\n') {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout_at(started + self.timeout.mul_f32(0.9), first_line).await;
+            return Ok((status, body));
+        }
+        if read_body {
             if response
                 .content_length()
                 .is_some_and(|n| n > BODY_LIMIT as u64)
@@ -161,6 +196,10 @@ impl Probe {
         if e.is_timeout() {
             return Failure::Backend(self.timeout_reason());
         }
+        let https = self.http.as_ref().is_ok_and(|h| h.https);
+        if let Some(reason) = tls_reason(e, https) {
+            return Failure::Backend(reason);
+        }
         let mut source = e.source();
         while let Some(inner) = source {
             if let Some(io) = inner.downcast_ref::<io::Error>() {
@@ -179,7 +218,7 @@ impl Probe {
 }
 
 /// Why a check did not find the backend healthy.
-enum Failure {
+pub(crate) enum Failure {
     /// The backend answered badly, or not at all: an unhealthy verdict.
     Backend(String),
     /// This process could not make the probe: no verdict.
@@ -194,7 +233,7 @@ impl From<String> for Failure {
 
 /// An I/O error as a failure: our own resource exhaustion (EMFILE, ENFILE,
 /// ENOBUFS, ENOMEM) is `Local`, anything else is the backend's.
-fn io_failure(e: &io::Error) -> Failure {
+pub(crate) fn io_failure(e: &io::Error) -> Failure {
     let reason = match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused".into(),
         io::ErrorKind::ConnectionReset => "connection reset".into(),

@@ -159,6 +159,9 @@ pub(crate) async fn start(
         proxy = %proxy_addr,
         standby = ?standby_addr,
         api = %api.listeners.api,
+        health = ?api.listeners.health,
+        metrics = ?api.listeners.metrics,
+        aggregator = ?api.listeners.aggregator,
         active = truth.active.map_or("none", |p| truth.backends[p].name.as_str()),
         routing = truth.routing.enabled,
         "switchboard started"

@@ -156,7 +156,7 @@ async fn crstates_in_health_mode() {
     assert_eq!(avail(&view), [true, false, true]);
     assert_eq!(
         doc["caches"]["db-1"]["status"],
-        json!("REPORTED - unavailable: HTTP 503")
+        json!("REPORTED - unavailable: HTTP 503: failing on purpose")
     );
 
     let patch = sb.request(
@@ -300,7 +300,7 @@ async fn crstates_in_active_only_mode_with_connection_counts() {
     assert_eq!(avail(&view), [false, true, false]);
     assert_eq!(
         doc["caches"]["db-0"]["status"],
-        json!("REPORTED - unavailable: HTTP 503")
+        json!("REPORTED - unavailable: HTTP 503: failing on purpose")
     );
     assert_eq!(doc["caches"]["db-2"]["status"], json!("REPORTED - standby"));
     let (log, _) = fetch(&sb, "/publish/EventLog/", false).await;

@@ -161,6 +161,25 @@ async fn the_process_exits_only_after_the_last_severed_session_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_is_logged_and_ignored_sessions_keep_flowing() {
+    let b0 = Backend::greeting("b0").await;
+    let h0 = HealthEndpoint::healthy(0).await;
+    let mut sb = Builder::new().backend(&b0, &h0).start().await;
+    sb.wait_active(Some("b0"), Duration::from_secs(5)).await;
+    let (mut open, _) = greet(sb.proxy).await;
+    sb.signal(libc::SIGHUP);
+    wait_until(Duration::from_secs(2), "the SIGHUP log line", || async {
+        !sb.log_lines("SIGHUP received").is_empty()
+    })
+    .await;
+    assert!(!sb.exited(), "SIGHUP must not end the process");
+    assert_echo(&mut open, "session after SIGHUP").await;
+    assert_eq!(greet(sb.proxy).await.1, "b0");
+    sb.signal(libc::SIGTERM);
+    assert_eq!(sb.wait_exit(Duration::from_secs(5)).await.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_with_nothing_open_exits_0_promptly() {
     let b0 = Backend::greeting("b0").await;
     let h0 = HealthEndpoint::healthy(0).await;

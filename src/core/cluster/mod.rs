@@ -10,18 +10,21 @@
 
 pub mod operator_state;
 pub mod probe_latency;
+mod probe_rules;
 mod truth;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::bus::{AdminState, Bus, EventKind};
+use crate::consistency::GaleraFacts;
 use crate::election::ActiveElection;
 use crate::hysteresis::Hysteresis;
+use probe_rules::ProbeRules;
 use switchboard_config::Config;
 
 pub use operator_state::OperatorState;
@@ -36,6 +39,9 @@ pub struct ProbeResult {
     pub index: Option<u64>,
     pub reason: String,
     pub latency: Duration,
+    /// What a `mysql` probe of a Galera node read about its cluster (for
+    /// the cross-node staleness rule); `None` for every other probe.
+    pub galera: Option<GaleraFacts>,
 }
 
 /// Why an operator command was refused.
@@ -74,6 +80,8 @@ struct Writer {
     truth: Truth,
     hysteresis: Vec<Hysteresis>,
     pending: Vec<EventKind>,
+    /// Galera staleness and the failback wait (`probe_rules.rs`).
+    rules: ProbeRules,
 }
 
 impl Cluster {
@@ -135,12 +143,14 @@ impl Cluster {
                 state_file: config.state.file.clone(),
                 election: ActiveElection {
                     failback: config.monitor.failback,
+                    failback_after: config.monitor.failback_after,
                 },
                 published: ArcSwap::from_pointee(truth.clone()),
                 writer: Mutex::new(Writer {
                     truth,
                     hysteresis,
                     pending: Vec::new(),
+                    rules: ProbeRules::new(config),
                 }),
                 version,
                 probe_latency: config
@@ -175,6 +185,12 @@ impl Cluster {
     /// Records one probe of backend `pos`. Ignored while monitoring is off,
     /// so a probe that was in flight when monitoring paused changes nothing.
     pub fn apply_probe(&self, pos: usize, probe: ProbeResult) {
+        self.apply_probe_at(pos, probe, Instant::now());
+    }
+
+    /// [`Self::apply_probe`] at the monotonic instant `at` (tests move it
+    /// forward; the writer's clock never goes back).
+    pub(crate) fn apply_probe_at(&self, pos: usize, probe: ProbeResult, at: Instant) {
         let mut guard = self.lock();
         let w = &mut *guard;
         if !w.truth.monitoring.enabled || pos >= w.truth.backends.len() {
@@ -182,7 +198,27 @@ impl Cluster {
         }
         self.inner.probe_latency[pos].observe(probe.latency);
         let now = SystemTime::now();
-        let edge = w.hysteresis[pos].observe(probe.ok);
+        let at = w.rules.now(at);
+        // A stale Galera node is unhealthy at once, whatever it says itself.
+        let stale = w.rules.judge(pos, probe.galera.clone(), at);
+        let (probe, edge) = match &stale[pos] {
+            Some(reason) if probe.ok => {
+                let edge = w.hysteresis[pos].force(false);
+                let reason = reason.clone();
+                (
+                    ProbeResult {
+                        ok: false,
+                        reason,
+                        ..probe
+                    },
+                    edge,
+                )
+            }
+            _ => {
+                let edge = w.hysteresis[pos].observe(probe.ok);
+                (probe, edge)
+            }
+        };
         let b = &mut w.truth.backends[pos];
         let record = CheckRecord {
             at: now,
@@ -205,6 +241,7 @@ impl Cluster {
             }
         }
         if let Some(healthy) = edge {
+            w.rules.health_edge(pos, healthy, at);
             b.healthy = Some(healthy);
             b.reason = probe.reason.clone();
             b.health_changed_at = Some(now);
@@ -223,6 +260,9 @@ impl Cluster {
             // Keep the reason of the current state fresh (e.g. a new index).
             b.reason = probe.reason;
         }
+        let peers = self.mark_stale_peers(w, pos, &stale, now, at);
+        // Re-run the election on every probe while a failback wait may end.
+        let cause = cause.or(peers).or_else(|| self.failback_wait_cause());
         if let Some(cause) = cause {
             self.reelect(w, &cause);
         }
@@ -373,11 +413,13 @@ impl Cluster {
         if w.truth.backends.iter().any(|b| b.healthy.is_none()) {
             return;
         }
+        let at = w.rules.now(Instant::now());
+        let healthy_for = w.rules.healthy_for(at);
         let truth = &mut w.truth;
-        let active = self
-            .inner
-            .election
-            .elect_active(&truth.backends, truth.active);
+        let active =
+            self.inner
+                .election
+                .elect_active_after(&truth.backends, truth.active, &healthy_for);
         let standby = self.inner.election.elect_standby(&truth.backends);
         let name = |p: Option<usize>| p.map(|p| truth.backends[p].name.clone());
         // The first election is not caused by whichever probe answered last.

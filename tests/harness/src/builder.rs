@@ -4,8 +4,10 @@
 //! delay and drain, connect timeout, the API (password, public reads and
 //! metrics, `force_https`, health, metrics and springboard listeners,
 //! `static_dir`), the Traffic Monitor section, the operator state file, the
-//! log level and extra environment. `Builder::start` writes the file for
-//! the ports of each start attempt and hands it to [`Switchboard::launch`].
+//! log level and extra environment; `refuse_with`, and per backend extra
+//! keys (`proxy_protocol = "v2"`) and extra check keys (`ca`,
+//! `server_name`). `Builder::start` writes the file for the ports of each
+//! start attempt and hands it to [`Switchboard::launch`].
 //!
 //! Set knobs with the methods, or with struct update syntax
 //! (`Builder { public_reads: true, ..Builder::new() }`).
@@ -52,6 +54,17 @@ pub struct Builder {
     /// `--log-level`.
     pub log_level: &'static str,
     pub env: Vec<(String, String)>,
+    /// `[proxy] refuse_with` (`close` when None).
+    pub refuse_with: Option<&'static str>,
+    /// (backend name, TOML lines) added to that backend's table, e.g.
+    /// `proxy_protocol = "v2"`.
+    pub backend_keys: Vec<(String, String)>,
+    /// (backend name, `key = value` pairs) added to that backend's inline
+    /// check table, e.g. `ca = "/tmp/ca.pem", server_name = "db.test"`.
+    pub check_keys: Vec<(String, String)>,
+    /// (backend name, inline check table) replacing that backend's galera
+    /// check, e.g. `kind = "mysql", user = "monitor", password = "..."`.
+    pub checks: Vec<(String, String)>,
 }
 
 impl Builder {
@@ -91,6 +104,10 @@ impl Builder {
             state_file: None,
             log_level: "info",
             env: Vec::new(),
+            refuse_with: None,
+            backend_keys: Vec::new(),
+            check_keys: Vec::new(),
+            checks: Vec::new(),
         }
     }
 
@@ -138,6 +155,34 @@ impl Builder {
         self
     }
 
+    /// Adds a backend `name` at `addr` with a galera check at any `url`
+    /// (`https://...`).
+    pub fn backend_at(mut self, name: &str, addr: SocketAddr, url: &str) -> Builder {
+        self.backends
+            .push((name.to_string(), addr, url.to_string()));
+        self
+    }
+
+    /// Adds a backend `name` at `addr` probed by the inline check table
+    /// `check` (`kind = "mysql", user = "...", password = "..."`).
+    pub fn backend_with_check(mut self, name: &str, addr: SocketAddr, check: &str) -> Builder {
+        self.backends.push((name.to_string(), addr, String::new()));
+        self.checks.push((name.into(), check.into()));
+        self
+    }
+
+    /// Adds `key = value` pairs to the check of backend `name`.
+    pub fn check_keys(mut self, name: &str, keys: &str) -> Builder {
+        self.check_keys.push((name.into(), keys.into()));
+        self
+    }
+
+    /// Adds TOML lines to the table of backend `name`.
+    pub fn backend_keys(mut self, name: &str, lines: &str) -> Builder {
+        self.backend_keys.push((name.into(), lines.into()));
+        self
+    }
+
     /// The TOML text for `ports`.
     pub fn toml(&self, ports: &Ports) -> String {
         let mut t = String::new();
@@ -150,6 +195,9 @@ impl Builder {
             "connect_timeout = \"{}ms\"\nshutdown_delay = \"{}ms\"\ndrain_timeout = \"{}ms\"\nsever_on_failover = {}\n",
             self.connect_timeout_ms, self.shutdown_delay_ms, self.drain_timeout_ms, self.sever_on_failover
         );
+        if let Some(refuse_with) = self.refuse_with {
+            let _ = writeln!(t, "refuse_with = \"{refuse_with}\"\n");
+        }
         let _ = writeln!(
             t,
             "[monitor]\ninterval = \"{}ms\"\ntimeout = \"{}ms\"\nrise = {}\nfall = {}\nfailback = {}\nenabled = {}\n",
@@ -165,11 +213,23 @@ impl Builder {
             let _ = writeln!(t, "[state]\nfile = \"{}\"\n", file.display());
         }
         for (name, addr, url) in &self.backends {
+            let extra = |keys: &[(String, String)], sep: &str| -> String {
+                keys.iter()
+                    .filter(|(n, _)| n == name)
+                    .map(|(_, k)| format!("{sep}{k}"))
+                    .collect()
+            };
+            let check = match self.checks.iter().find(|(n, _)| n == name) {
+                Some((_, check)) => check.clone(),
+                None => format!("kind = \"galera\", url = \"{url}\""),
+            };
             let _ = writeln!(
                 t,
-                "[[backends]]\nname = \"{name}\"\nhost = \"{}\"\nport = {}\ncheck = {{ kind = \"galera\", url = \"{url}\" }}\n",
+                "[[backends]]\nname = \"{name}\"\nhost = \"{}\"\nport = {}\ncheck = {{ {check}{} }}{}\n",
                 addr.ip(),
-                addr.port()
+                addr.port(),
+                extra(&self.check_keys, ", "),
+                extra(&self.backend_keys, "\n"),
             );
         }
         t

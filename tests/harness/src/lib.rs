@@ -17,7 +17,13 @@
 //!   (seeded random byte streams hashed with sha2), [`storm`] (the failover
 //!   storm of the sever-race and bus-lag tests);
 //! - [`prom`] (a strict Prometheus text parser) and [`sse`] (a
-//!   Server-Sent Events reader).
+//!   Server-Sent Events reader);
+//! - [`tls`] (a throw-away CA and an `https://` front for health
+//!   endpoints) and [`proxy_protocol`] (a backend that parses the PROXY
+//!   protocol v2 header it is sent);
+//! - [`mariadb`] (a real `mariadbd` on loopback, killed by pid on drop),
+//!   [`mariadb_sql`] (SQL against it with `mysql_async`, re-exported) and
+//!   [`galera`] (a three-node Galera cluster of them).
 //!
 //! Rules every test follows: only 127.0.0.1 and ephemeral ports; waits poll a
 //! condition with a deadline instead of sleeping; every loop is bounded in
@@ -32,15 +38,20 @@ pub mod builder;
 pub mod client;
 pub mod data;
 pub mod fleet;
+pub mod galera;
 pub mod go_config;
 pub mod health;
+pub mod mariadb;
+pub mod mariadb_sql;
 pub mod ports;
 pub mod process;
 pub mod prom;
+pub mod proxy_protocol;
 pub mod sse;
 pub mod storm;
 pub mod switchboard;
 pub mod temp_dir;
+pub mod tls;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -51,12 +62,17 @@ pub use {
     builder::Builder,
     client::*,
     fleet::{Fleet, Greeters},
+    galera::{GaleraCluster, WsrepStatus},
     go_config::GoConfig,
     health::{Health, HealthEndpoint},
+    mariadb::{skip_db_tests, MariaDb},
+    mysql_async,
     ports::{free_addr, free_port, listen, Ports},
     process::{run_cli, BIN, USER},
+    proxy_protocol::{ProxyHeader, ProxyProtocolBackend},
     switchboard::Switchboard,
     temp_dir::TempDir,
+    tls::{TestCa, TlsFront},
 };
 
 /// How often `wait_until` polls.
