@@ -1,4 +1,4 @@
-//! The command line of SPEC 3: `run`, `demo`, `check-config`, the global
+//! The command line of docs/operations.md: `run`, `demo`, `check-config`, the global
 //! logging flags, and the exit codes (0 normal, 2 configuration error,
 //! 1 any other fatal error), each failure with one clear line on stderr.
 

@@ -1,4 +1,4 @@
-//! The dashboard's files (SPEC 8): `static/` embedded in the binary, or the
+//! The dashboard's files (docs/api.md ("Dashboard")): `static/` embedded in the binary, or the
 //! files of `api.static_dir` when the operator overrides them.
 //!
 //! Owns which paths are assets (`/` is `index.html`), their content types,

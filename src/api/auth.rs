@@ -1,4 +1,4 @@
-//! The API's front door: `force_https` and basic auth (SPEC 7).
+//! The API's front door: `force_https` and basic auth (docs/api.md).
 //!
 //! Owns which route families are open ([`Policy::access`]), the redirect to
 //! https for requests whose `X-Forwarded-Proto` values are not all `https`

@@ -1,5 +1,5 @@
 //! The API's error answers: JSON `{"error": "...", "field": ...}` with
-//! 400/401/404/405/413 (SPEC 7), and the two layers that make sure every
+//! 400/401/404/405/413 (docs/api.md), and the two layers that make sure every
 //! error leaving the API has that shape.
 //!
 //! Owns [`ApiError`], the request body limit (64 KiB, [`read_body`] and

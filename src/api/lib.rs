@@ -1,4 +1,4 @@
-//! The HTTP side (SPEC 7): control (PATCH), reads, the SSE stream, Traffic
+//! The HTTP side (docs/api.md): control (PATCH), reads, the SSE stream, Traffic
 //! Monitor compatibility, metrics, the health port, the springboard page
 //! and the dashboard assets.
 //!

@@ -1,4 +1,4 @@
-//! `GET /metrics` (SPEC 7.3): a prometheus-client registry whose one
+//! `GET /metrics` (docs/api.md): a prometheus-client registry whose one
 //! collector reads the cluster truth, the session counters and the probe
 //! latency histograms at scrape time.
 //!

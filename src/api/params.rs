@@ -1,6 +1,6 @@
 //! The parameters of a control request (PATCH), wherever the client put
 //! them: the query string, a form body (`application/x-www-form-urlencoded`)
-//! or a JSON object body (SPEC 7.1).
+//! or a JSON object body (docs/api.md).
 //!
 //! Owns the merge rule (a body value wins over the same name in the query
 //! string, as Go's `Request.FormValue` does) and the typing of values: JSON

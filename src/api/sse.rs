@@ -1,4 +1,4 @@
-//! `GET /v0/events/stream`: every bus event as Server-Sent Events (SPEC 7.1).
+//! `GET /v0/events/stream`: every bus event as Server-Sent Events (docs/api.md).
 //!
 //! Frames: `id:` = the event index, `event:` = its snake-case type
 //! (`EventKind::type_name`), `data:` = the event as JSON; keep-alive

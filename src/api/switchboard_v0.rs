@@ -1,4 +1,4 @@
-//! The Go switchboard's `/v0` API (SPEC 7.1): `GET /v0/backends`,
+//! The Go switchboard's `/v0` API (docs/api.md): `GET /v0/backends`,
 //! `GET|PATCH /v0/cluster` and `GET|PATCH /v0/backends/{name}`.
 //!
 //! Owns the validation of control requests (which parameters, which

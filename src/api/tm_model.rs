@@ -1,5 +1,5 @@
 //! What Traffic Monitor clients are told about each backend ("cache"):
-//! available or not, and the status string that says why (SPEC 7.2).
+//! available or not, and the status string that says why (docs/api.md).
 //!
 //! Owns the rules, in this order: an operator's `disabled`/`drain` →
 //! `ADMIN_DOWN`; routing off → `ADMIN_DOWN - traffic disabled by operator`;

@@ -1,4 +1,4 @@
-//! Traffic Monitor compatible reads (SPEC 7.2): `/publish/CrStates`
+//! Traffic Monitor compatible reads (docs/api.md): `/publish/CrStates`
 //! (`?raw`), `/publish/EventLog`, `/publish/Stats`, `/api/cache-statuses`,
 //! `/api/cache-count`, `/api/cache-available-count`,
 //! `/api/cache-down-count` and `/api/version`, each also with a trailing

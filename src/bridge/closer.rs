@@ -1,7 +1,7 @@
 //! The closer: closes severed sessions' sockets at a lower priority, after
 //! the FINs the sever's clients wait for.
 //!
-//! A sever wakes every session of a backend at once, and SPEC 10 times it
+//! A sever wakes every session of a backend at once, and docs/performance.md times it
 //! to the last client's EOF. Each session sends that EOF itself with a
 //! `shutdown(SHUT_WR)` of its client socket (a FIN, never a reset); the
 //! rest of its closing work (the epoll removals, the two `close`s, the

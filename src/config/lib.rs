@@ -1,7 +1,7 @@
 //! The one internal configuration every part of switchboard runs on.
 //!
-//! Two file formats map onto it: native TOML (SPEC 4.1, `native.rs`) and the
-//! Go switchboard's YAML/JSON (SPEC 4.2, `switchboard.rs`); the extension of
+//! Two file formats map onto it: native TOML (docs/configuration.md, `native.rs`) and the
+//! Go switchboard's YAML/JSON (docs/configuration.md ("Go switchboard format"), `switchboard.rs`); the extension of
 //! the file decides which. Both report every problem at once through
 //! [`ConfigErrors`], each with its path. This module must never print, log or
 //! return a secret: the API password lives in a [`Secret`] whose `Debug` and
@@ -89,7 +89,7 @@ pub struct MonitorConfig {
     pub enabled: bool,
 }
 
-/// SPEC 4.1 defaults: probe every 1s with a 500ms timeout, rise = fall = 1,
+/// docs/configuration.md defaults: probe every 1s with a 500ms timeout, rise = fall = 1,
 /// failback on, monitoring on.
 impl Default for MonitorConfig {
     fn default() -> Self {
@@ -139,7 +139,7 @@ pub struct TrafficMonitorConfig {
     pub public: bool,
 }
 
-/// SPEC 4.1 defaults: cluster `db`, publish health, no auth.
+/// docs/configuration.md defaults: cluster `db`, publish health, no auth.
 impl Default for TrafficMonitorConfig {
     fn default() -> Self {
         TrafficMonitorConfig {
@@ -181,7 +181,7 @@ pub enum ProxyProtocol {
     V2,
 }
 
-/// How a backend is probed (SPEC 5).
+/// How a backend is probed (docs/operations.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
     /// HTTP 200 with JSON `"healthy": true`; `wsrep_local_index` is the index.

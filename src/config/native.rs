@@ -1,4 +1,4 @@
-//! Native TOML configuration (SPEC 4.1).
+//! Native TOML configuration (docs/configuration.md).
 //!
 //! Owns reading a `.toml` file into [`Config`]: every section, every default,
 //! every validation rule, and the report of every problem at once with its
@@ -9,7 +9,7 @@
 //! errors are reported by line and column without the offending line.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -258,7 +258,7 @@ fn read_api(
     let public_reads = r.bool("public_reads", p).or(false);
     let force_https = r.bool("force_https", p).or(false);
     let public_metrics = r.bool("public_metrics", p).or(false);
-    let static_dir = text(r, "static_dir", p).opt().map(PathBuf::from);
+    let static_dir = r.file_path("static_dir", p).opt();
     let proxy_uris = r.strings("proxy_uris", p).or(Vec::new());
     // Every key is read above, before `?` can return early.
     Some(ApiConfig {
@@ -283,7 +283,7 @@ fn read_password(
     p: &mut Problems,
 ) -> Option<Secret> {
     let inline = r.str("password", p);
-    let file = text(r, "password_file", p);
+    let file = r.file_path("password_file", p);
     match (inline, file) {
         (Field::Got(_), Field::Got(_)) => {
             p.push(
@@ -301,10 +301,15 @@ fn read_password(
             Some(Secret::new(password))
         }
         (Field::Missing, Field::Got(path)) => match std::fs::read_to_string(&path) {
+            // The path is the operator's own (resolved against the config
+            // file's directory when relative), never a secret.
             Ok(content) => {
                 let password = content.trim_end_matches(['\n', '\r']);
                 if password.is_empty() {
-                    p.push(r.path("password_file"), format!("{path} is empty"));
+                    p.push(
+                        r.path("password_file"),
+                        format!("{} is empty", path.display()),
+                    );
                     return None;
                 }
                 Some(Secret::new(password))
@@ -312,7 +317,7 @@ fn read_password(
             Err(e) => {
                 p.push(
                     r.path("password_file"),
-                    format!("cannot read {path}: {}", e.kind()),
+                    format!("cannot read {}: {}", path.display(), e.kind()),
                 );
                 None
             }
@@ -333,7 +338,7 @@ fn read_password(
 fn read_state(r: &Reader<'_>, p: &mut Problems) -> StateConfig {
     r.deny_unknown(STATE_KEYS, p);
     StateConfig {
-        file: text(r, "file", p).opt().map(PathBuf::from),
+        file: r.file_path("file", p).opt(),
     }
 }
 

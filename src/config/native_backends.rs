@@ -1,4 +1,4 @@
-//! The `[[backends]]` array of the native format (SPEC 4.1) and each
+//! The `[[backends]]` array of the native format (docs/configuration.md) and each
 //! backend's `check`.
 //!
 //! Owns the rules: at least one backend, names non-empty and unique, host

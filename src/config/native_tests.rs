@@ -1,4 +1,4 @@
-//! Tests of the native TOML format (SPEC 4.1): defaults, every problem at
+//! Tests of the native TOML format (docs/configuration.md): defaults, every problem at
 //! once, unknown keys, and that the password is never printed.
 
 use std::net::SocketAddr;
@@ -102,7 +102,7 @@ fn the_example_file_sets_every_key() {
     assert_eq!(cfg.monitor.failback_after, Duration::ZERO);
 }
 
-/// SPEC 4.1 acceptance: a file with 10 different mistakes reports all 10, each with its path.
+/// docs/configuration.md acceptance: a file with 10 different mistakes reports all 10, each with its path.
 #[test]
 fn ten_mistakes_are_reported_together() {
     let text = r#"
@@ -347,4 +347,30 @@ fn refuse_with_and_proxy_protocol() {
         "proxy.refuse_with: must be \"close\" or \"mysql-error\" (found \"reset\")\n\
          backends[0].proxy_protocol: must be \"v2\" or \"off\" (found \"v1\")"
     );
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_files_directory() {
+    let dir = std::env::temp_dir().join(format!("switchboard-relative-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("secrets")).expect("temp dir");
+    std::fs::write(dir.join("secrets/api-pw"), "relative-pw\n").expect("write");
+    let text = MINIMAL.replace(
+        "password = \"s3cret-pa55\"",
+        "password_file = \"secrets/api-pw\"\nstatic_dir = \"ui\"",
+    ) + "\n[state]\nfile = \"state/state.json\"\n";
+    let cfg = parse_in(&text, &|_| None, Some(&dir)).expect("valid with relative paths");
+    assert_eq!(cfg.api.password.expose(), "relative-pw");
+    assert_eq!(cfg.api.static_dir, Some(dir.join("ui")));
+    assert_eq!(cfg.state.file, Some(dir.join("state/state.json")));
+    // Absolute paths stay as written.
+    let absolute = text.replace(
+        "\"state/state.json\"",
+        "\"/var/lib/switchboard/state.json\"",
+    );
+    let cfg = parse_in(&absolute, &|_| None, Some(&dir)).expect("valid");
+    assert_eq!(
+        cfg.state.file.as_deref(),
+        Some(std::path::Path::new("/var/lib/switchboard/state.json"))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,4 +1,4 @@
-//! The Go switchboard's configuration file (SPEC 4.2), YAML or JSON, read unchanged.
+//! The Go switchboard's configuration file (docs/configuration.md ("Go switchboard format")), YAML or JSON, read unchanged.
 //!
 //! Owns the mapping from the Go program's PascalCase keys (cf-mysql-release
 //! and pxc-release, including pxc's `BindAddress` and `Metrics`) onto
@@ -10,7 +10,7 @@
 //! into an `https://` one verified with that inline PEM CA and server name;
 //! pxc's `API.TLS.Enabled: true` is an error (the API is not served over TLS
 //! yet), never silently ignored. Everything the format cannot express takes
-//! the SPEC 4.1 defaults. It must never put the password, a PEM or a private
+//! the docs/configuration.md defaults. It must never put the password, a PEM or a private
 //! key into a message.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

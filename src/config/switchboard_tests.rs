@@ -1,4 +1,4 @@
-//! Tests of the Go switchboard format (SPEC 4.2): the mapping of every key,
+//! Tests of the Go switchboard format (docs/configuration.md ("Go switchboard format")): the mapping of every key,
 //! YAML and JSON alike, and required keys reported with PascalCase paths.
 
 use std::net::SocketAddr;

@@ -1,6 +1,6 @@
 //! `ActiveElection`: who gets the active port and who the standby port.
 //!
-//! Pure functions over the backends' verdicts, so every rule of SPEC 5 can be
+//! Pure functions over the backends' verdicts, so every rule of docs/operations.md can be
 //! tested without a clock or a socket. Ties are broken by config position,
 //! which makes the result a function of the inputs: equal indices can never
 //! flap the way the Go switchboard's random tie-break did.

@@ -1,5 +1,5 @@
 //! `Probe`: one health check of one backend, turned into a verdict with a
-//! human reason (SPEC 5).
+//! human reason (docs/operations.md).
 //!
 //! A probe never takes longer than the monitor timeout, never reads more than
 //! 64 KiB of body, and never panics on what a backend answers: every bad

@@ -1,4 +1,4 @@
-//! `EventLogger`: one log line per state change (SPEC 9), written from the
+//! `EventLogger`: one log line per state change (docs/operations.md ("Logs")), written from the
 //! bus so that every part's changes are logged the same way, with the
 //! backend, the reason and the session counts the event carries.
 

@@ -6,7 +6,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// The two line formats of SPEC 9.
+/// The two line formats of docs/operations.md ("Logs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum LogFormat {
     Text,

@@ -1,5 +1,5 @@
 //! The API as a drop-in for the Go switchboard: the real binary started
-//! from the Go switchboard's own YAML file (SPEC 4.2) answers `/v0` in the
+//! from the Go switchboard's own YAML file (docs/configuration.md ("Go switchboard format")) answers `/v0` in the
 //! reference shapes, serves the springboard page on `API.AggregatorPort`
 //! linking every `API.ProxyURIs` entry, `/metrics` on pxc's `Metrics.Port`
 //! without auth, and the always-200 `HealthPort`.

@@ -1,4 +1,4 @@
-//! Read latency under load (SPEC 10: `GET /v0/state` under 2,000 req/s
+//! Read latency under load (docs/performance.md: `GET /v0/state` under 2,000 req/s
 //! while proxying, p99 ≤ 5 ms), measured, not asserted: ignored by default.
 //!
 //! Run: `cargo test --release --test api_latency -- --ignored --nocapture`

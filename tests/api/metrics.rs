@@ -1,4 +1,4 @@
-//! `/metrics` against the real binary (SPEC 7.3): parsed with a strict
+//! `/metrics` against the real binary (docs/api.md): parsed with a strict
 //! text-format parser and checked value by value against `/v0/state` after
 //! sessions on both ports, a failover with severed sessions and a PATCH.
 

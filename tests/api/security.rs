@@ -1,4 +1,4 @@
-//! The API's security against the real binary (SPEC 7): missing, wrong and
+//! The API's security against the real binary (docs/api.md): missing, wrong and
 //! right credentials on every route family under closed and public
 //! settings; the health port open to all; `force_https` redirects before
 //! auth; and a debug-level run whose stderr must not contain the password,

@@ -1,4 +1,4 @@
-//! `GET /v0/events/stream` against the real binary (SPEC 7.1): through a
+//! `GET /v0/events/stream` against the real binary (docs/api.md): through a
 //! failover and PATCHes the stream carries every event in order, gap-free
 //! and identical to the event log; a reconnect with `Last-Event-ID` misses
 //! nothing; a resume point the ring no longer holds yields one `resync`

@@ -1,4 +1,4 @@
-//! Traffic Monitor compatibility against the real binary (SPEC 7.2):
+//! Traffic Monitor compatibility against the real binary (docs/api.md):
 //! `/publish/CrStates` decoded the way Traffic Router decodes it (a missing
 //! cache is down, a missing boolean field is true) in both publish modes,
 //! plain and gzip, with `?raw` and trailing-slash aliases; the other

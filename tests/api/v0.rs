@@ -1,4 +1,4 @@
-//! The Go switchboard's `/v0` API against the real binary (SPEC 7.1):
+//! The Go switchboard's `/v0` API against the real binary (docs/api.md):
 //! shapes field by field before and after failovers, PATCHes and session
 //! changes; every PATCH input class; ROUTING_OFF severing through the API;
 //! monitoring off freezing the active.

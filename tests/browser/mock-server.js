@@ -1,4 +1,4 @@
-// A stand-in for switchboard's HTTP API (SPEC 7) with a simulated cluster, so
+// A stand-in for switchboard's HTTP API (docs/api.md) with a simulated cluster, so
 // the dashboard can be developed and checked without the binary:
 //
 //   node tests/browser/mock-server.js [port]     # then open http://127.0.0.1:PORT/ (admin / switchboard)

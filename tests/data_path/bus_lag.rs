@@ -1,4 +1,4 @@
-//! A lagging bus subscriber never acts on a stale route (SPEC 2): with a bus
+//! A lagging bus subscriber never acts on a stale route (ARCHITECTURE.md): with a bus
 //! capacity of 1 (`SWITCHBOARD_BUS_CAPACITY=1`) every burst of events makes
 //! the bridge's reconciler lag; after a failover storm the routing is still
 //! right and no stale session survives. The log proves the lag happened, so

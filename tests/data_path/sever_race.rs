@@ -1,4 +1,4 @@
-//! The accept/sever race (SPEC 6): no session may survive a sever that
+//! The accept/sever race (docs/operations.md): no session may survive a sever that
 //! happened after it was accepted. 2,000 connects race with 100 failovers
 //! (the active flips between two backends every couple of 20 ms probe
 //! rounds); afterwards every session still open is on the final active and

@@ -1,4 +1,4 @@
-//! The data path (SPEC 6): half-close is honoured (a client that shuts down
+//! The data path (docs/operations.md): half-close is honoured (a client that shuts down
 //! its write side still receives the backend's whole reply, which the
 //! backend only sends after that EOF), 1 GiB of random bytes crosses the
 //! proxy both ways byte-exact, and 200 concurrent sessions each move 1 MiB

@@ -1,4 +1,4 @@
-//! Accept errors (SPEC 6): when the proxy runs out of file descriptors,
+//! Accept errors (docs/operations.md): when the proxy runs out of file descriptors,
 //! `accept` fails with EMFILE while clients keep queueing in the backlog.
 //! The listener must back off rather than spin a core, say so in the log,
 //! and recover by itself once descriptors are free again, without the

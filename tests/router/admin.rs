@@ -1,4 +1,4 @@
-//! Operator control through the SPEC 7.1 API (`PATCH /v0/cluster`,
+//! Operator control through the docs/api.md API (`PATCH /v0/cluster`,
 //! `PATCH /v0/backends/{name}`), black-box:
 //! - routing off severs every session on both ports and closes new ones at
 //!   once; routing on (and a repeated "on") severs nothing;

@@ -1,4 +1,4 @@
-//! The command line and configuration formats (SPEC 3, SPEC 4): a native
+//! The command line and configuration formats (docs/operations.md, docs/configuration.md): a native
 //! TOML file with ten different mistakes is rejected by both `check-config`
 //! and `run` with exit 2, every mistake reported on its own line with its
 //! path, and no secret printed; a valid file passes `check-config` with

@@ -1,4 +1,4 @@
-//! `switchboard demo` (SPEC 3): with nothing but its listen flags it starts
+//! `switchboard demo` (docs/operations.md): with nothing but its listen flags it starts
 //! demo backends, the router and the API, prints where everything is,
 //! proxies (the active greets `hello from demo-0`), and fails over when a
 //! demo backend is broken through its control URL (`POST .../mode/503`),

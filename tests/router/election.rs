@@ -1,4 +1,4 @@
-//! The election (SPEC 5): equal `wsrep_local_index` values never flap (the
+//! The election (docs/operations.md): equal `wsrep_local_index` values never flap (the
 //! Go switchboard's random tie-break did), `failback = true` returns the
 //! active to the lower index and severs the sessions on the higher one, and
 //! `failback = false` keeps the current active while it stays healthy.

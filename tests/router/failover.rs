@@ -1,4 +1,4 @@
-//! Failover (SPEC 5, SPEC 6, SPEC 10 targets): when the active's health
+//! Failover (docs/operations.md, docs/operations.md, docs/performance.md targets): when the active's health
 //! endpoint answers 503, hangs, or says `healthy:false`, new sessions reach
 //! the next backend within interval + timeout + 50 ms of the change and the
 //! old active's open sessions are severed (EOF/RST). When the active dies
@@ -15,9 +15,9 @@ use switchboard_harness::*;
 
 const INTERVAL_MS: u64 = 200;
 const TIMEOUT_MS: u64 = 100;
-/// SPEC 10: failover on a failing health endpoint within interval + timeout + 50 ms.
+/// docs/performance.md: failover on a failing health endpoint within interval + timeout + 50 ms.
 const HEALTH_BUDGET: Duration = Duration::from_millis(INTERVAL_MS + TIMEOUT_MS + 50);
-/// SPEC 10: failover on a refused connect within 100 ms.
+/// docs/performance.md: failover on a refused connect within 100 ms.
 const REFUSED_BUDGET: Duration = Duration::from_millis(100);
 
 /// b0 (index 0) is active, b1 (index 1) is next; `bad` hits b0's health.

@@ -1,4 +1,4 @@
-//! Probe verdicts and `rise`/`fall` hysteresis (SPEC 5).
+//! Probe verdicts and `rise`/`fall` hysteresis (docs/operations.md).
 //!
 //! With rise = 3 and fall = 2, after the first verdict exactly 2 consecutive
 //! bad probes take a backend down and exactly 3 consecutive good ones bring

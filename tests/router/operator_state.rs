@@ -1,4 +1,4 @@
-//! Operator state across restarts (SPEC 6, `[state] file`) with the real
+//! Operator state across restarts (docs/operations.md, `[state] file`) with the real
 //! binary:
 //! - routing off with its message, monitoring off and backends drained or
 //!   disabled by PATCH are written to the file (valid JSON, no temporary

@@ -1,4 +1,4 @@
-//! Routing at steady state (SPEC 5 election, SPEC 6 bridge): the lowest
+//! Routing at steady state (docs/operations.md election, docs/operations.md bridge): the lowest
 //! `wsrep_local_index` wins at startup whatever the config order, concurrent
 //! clients all reach it, a long-lived session keeps working while probes
 //! succeed and other clients come and go, and with no healthy backend a

@@ -1,4 +1,4 @@
-//! Shutdown on SIGTERM/SIGINT, to the letter of SPEC 6: the API port closes
+//! Shutdown on SIGTERM/SIGINT, to the letter of docs/operations.md: the API port closes
 //! at once; the proxy port keeps accepting and routing for
 //! `shutdown_delay`; then it refuses connects; open sessions keep working
 //! until `drain_timeout`, then are severed; the process exits 0. A session

@@ -1,4 +1,4 @@
-//! The standby port (SPEC 4.1 `standby_listen`, SPEC 6): it routes to the
+//! The standby port (docs/configuration.md `standby_listen`, docs/operations.md): it routes to the
 //! highest-index healthy backend, and each port is severed on its own: a
 //! failover of the active port never touches standby sessions unless the
 //! standby target changed too, and vice versa. Session counts are kept per

@@ -1,4 +1,4 @@
-//! `OperatorState`: what operators decided, kept across restarts (SPEC 6).
+//! `OperatorState`: what operators decided, kept across restarts (docs/operations.md).
 //!
 //! Routing on/off with its message, monitoring on/off and every backend's
 //! admin state are written atomically (temporary file, fsync, rename, fsync

@@ -65,7 +65,7 @@ async function startBackend(name, index) {
   return backend;
 }
 
-/** The native TOML config (SPEC 4.1) for these backends. */
+/** The native TOML config (docs/configuration.md) for these backends. */
 function writeConfig(dir, { proxyPort, apiPort, backends }) {
   const toml = `# written by tests/browser
 [proxy]

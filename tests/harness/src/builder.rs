@@ -1,4 +1,4 @@
-//! `Builder`: the native TOML configuration (SPEC 4.1) of a switchboard
+//! `Builder`: the native TOML configuration (docs/configuration.md) of a switchboard
 //! under test, from every knob tests turn: backends with galera checks,
 //! probe interval and timeout, rise/fall, failback, standby port, shutdown
 //! delay and drain, connect timeout, the API (password, public reads and

@@ -1,4 +1,4 @@
-//! `GoConfig`: the Go switchboard's own configuration file (SPEC 4.2),
+//! `GoConfig`: the Go switchboard's own configuration file (docs/configuration.md ("Go switchboard format")),
 //! shaped like that program's documented example (cf. its
 //! `validConfig.yml`) plus pxc-release's `BindAddress` and `Metrics`,
 //! pointed at loopback ports, written as YAML or (the same document) JSON,
