@@ -370,7 +370,7 @@ fn relative_paths_resolve_against_the_config_files_directory() {
     let cfg = parse_in(&absolute, &|_| None, Some(&dir)).expect("valid");
     assert_eq!(
         cfg.state.file.as_deref(),
-        Some(std::path::Path::new("/var/lib/switchboard/state.json"))
+        Some(Path::new("/var/lib/switchboard/state.json"))
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
