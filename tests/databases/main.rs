@@ -4,6 +4,7 @@
 //! `switchboard_harness::galera`). With `SWITCHBOARD_SKIP_DB_TESTS=1` they
 //! print why and pass; otherwise a missing server is a failure.
 
+mod galera_failover;
 mod galera_fixture;
 mod mariadb_fixture;
 mod mysql_check;

@@ -1,7 +1,7 @@
 //! `Builder`: the native TOML configuration (docs/configuration.md) of a switchboard
 //! under test, from every knob tests turn: backends with galera checks,
-//! probe interval and timeout, rise/fall, failback, standby port, shutdown
-//! delay and drain, connect timeout, the API (password, public reads and
+//! probe interval and timeout, rise/fall, failback (and `failback_after`),
+//! standby port, shutdown delay and drain, connect timeout, the API (password, public reads and
 //! metrics, `force_https`, health, metrics and springboard listeners,
 //! `static_dir`), the Traffic Monitor section, the operator state file, the
 //! log level and extra environment; `refuse_with`, and per backend extra
@@ -29,6 +29,9 @@ pub struct Builder {
     pub rise: u32,
     pub fall: u32,
     pub failback: bool,
+    /// `[monitor] failback_after` in ms; not written when `None` (the
+    /// default of docs/configuration.md applies).
+    pub failback_after_ms: Option<u64>,
     /// `[monitor] enabled`.
     pub monitoring: bool,
     pub sever_on_failover: bool,
@@ -83,6 +86,7 @@ impl Builder {
             rise: 1,
             fall: 1,
             failback: true,
+            failback_after_ms: None,
             monitoring: true,
             sever_on_failover: true,
             standby: false,
@@ -131,6 +135,12 @@ impl Builder {
 
     pub fn failback(mut self, on: bool) -> Builder {
         self.failback = on;
+        self
+    }
+
+    /// `[monitor] failback_after` (ms).
+    pub fn failback_after(mut self, ms: u64) -> Builder {
+        self.failback_after_ms = Some(ms);
         self
     }
 
@@ -203,6 +213,10 @@ impl Builder {
             "[monitor]\ninterval = \"{}ms\"\ntimeout = \"{}ms\"\nrise = {}\nfall = {}\nfailback = {}\nenabled = {}\n",
             self.interval_ms, self.timeout_ms, self.rise, self.fall, self.failback, self.monitoring
         );
+        if let Some(ms) = self.failback_after_ms {
+            // Still inside `[monitor]`: the blank line above ends no table.
+            let _ = writeln!(t, "failback_after = \"{ms}ms\"\n");
+        }
         self.api_toml(&mut t, ports);
         let _ = writeln!(
             t,

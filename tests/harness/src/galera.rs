@@ -17,7 +17,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use super::mariadb::{BINARIES, START_TIMEOUT};
+use super::mariadb::START_TIMEOUT;
+use super::mariadb_env::BINARIES;
 use super::mariadb_sql::on_off;
 use super::{free_port, MariaDb};
 

@@ -22,8 +22,10 @@
 //!   endpoints) and [`proxy_protocol`] (a backend that parses the PROXY
 //!   protocol v2 header it is sent);
 //! - [`mariadb`] (a real `mariadbd` on loopback, killed by pid on drop),
-//!   [`mariadb_sql`] (SQL against it with `mysql_async`, re-exported) and
-//!   [`galera`] (a three-node Galera cluster of them).
+//!   [`mariadb_sql`] (SQL against it with `mysql_async`, re-exported),
+//!   [`mariadb_env`] (its programs, the user it runs as, the skip switch) and
+//!   [`galera`] (a three-node Galera cluster of them), with
+//!   [`galera_sidecar`] (a galera-healthcheck-like status endpoint per node).
 //!
 //! Rules every test follows: only 127.0.0.1 and ephemeral ports; waits poll a
 //! condition with a deadline instead of sleeping; every loop is bounded in
@@ -39,9 +41,11 @@ pub mod client;
 pub mod data;
 pub mod fleet;
 pub mod galera;
+pub mod galera_sidecar;
 pub mod go_config;
 pub mod health;
 pub mod mariadb;
+pub mod mariadb_env;
 pub mod mariadb_sql;
 pub mod ports;
 pub mod process;
@@ -63,6 +67,7 @@ pub use {
     client::*,
     fleet::{Fleet, Greeters},
     galera::{GaleraCluster, WsrepStatus},
+    galera_sidecar::GaleraSidecar,
     go_config::GoConfig,
     health::{Health, HealthEndpoint},
     mariadb::{skip_db_tests, MariaDb},

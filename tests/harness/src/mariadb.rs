@@ -9,19 +9,17 @@
 //! password-less `root`: [`MONITOR_USER`] with only USAGE (what the `mysql`
 //! check of docs/configuration.md needs) and [`APP_USER`] with every right
 //! on [`APP_DATABASE`]. The same type is a Galera node
-//! ([`super::galera`]); its SQL helpers are in [`super::mariadb_sql`].
+//! ([`super::galera`]); its SQL helpers are in [`super::mariadb_sql`], where its programs are
+//! and whom they run as in [`super::mariadb_env`].
 //!
-//! As root the server runs as Debian's `mysql` user: rsync SST's daemon
-//! would otherwise switch to `nobody` and fail to write the joiner's
-//! datadir. It never touches the system service, port 3306 or
-//! `/var/lib/mysql`.
+//! It never touches the system service, port 3306 or `/var/lib/mysql`.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use super::mariadb_env::{prepare_command, BINARIES, RUN_AS};
+pub use super::mariadb_env::{skip_db_tests, SKIP_ENV};
 use super::{free_port, TempDir};
 
 /// The account with only USAGE that probes use.
@@ -34,76 +32,10 @@ pub const APP_USER: &str = "switchboard-app";
 pub const APP_PASSWORD: &str = "app-pw-93be";
 /// The database [`APP_USER`] owns.
 pub const APP_DATABASE: &str = "test";
-/// The environment variable that turns the database tests into loud skips.
-pub const SKIP_ENV: &str = "SWITCHBOARD_SKIP_DB_TESTS";
-
 /// How long a start (including a Galera join with SST) may take.
 pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a clean shutdown may take before SIGKILL.
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Whether a database test must skip: true (after printing why) only when
-/// `SWITCHBOARD_SKIP_DB_TESTS=1`. Otherwise a missing `mariadbd` panics
-/// with the fix, so a machine without the packages fails instead of
-/// passing silently.
-pub fn skip_db_tests(test: &str) -> bool {
-    if std::env::var(SKIP_ENV).as_deref() == Ok("1") {
-        eprintln!("SKIPPED {test}: {SKIP_ENV}=1 (it needs real MariaDB servers)");
-        return true;
-    }
-    let _ = &*BINARIES;
-    false
-}
-
-/// The programs of Debian's mariadb-server package.
-pub(crate) struct Binaries {
-    /// The server.
-    pub(crate) mariadbd: PathBuf,
-    /// Creates a data directory.
-    pub(crate) install_db: PathBuf,
-}
-
-/// Found once; panics with the install hint when missing.
-pub(crate) static BINARIES: LazyLock<Binaries> = LazyLock::new(|| {
-    let find = |name: &str| -> PathBuf {
-        let path = std::env::var("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .chain(["/usr/sbin".into(), "/usr/bin".into()])
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| {
-                panic!(
-                    "{name} not found: run scripts/install-test-databases \
-                     (or set {SKIP_ENV}=1 to skip the database tests)"
-                )
-            })
-    };
-    Binaries {
-        mariadbd: find("mariadbd"),
-        install_db: find("mariadb-install-db"),
-    }
-});
-
-/// The (uid, gid) the servers run as: Debian's `mysql` user when the tests
-/// run as root, nobody else (`None`: the current user) otherwise.
-static RUN_AS: LazyLock<Option<(u32, u32)>> = LazyLock::new(|| {
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return None;
-    }
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let ids = passwd.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        if f.len() > 3 && f[0] == "mysql" {
-            Some((f[2].parse().ok()?, f[3].parse().ok()?))
-        } else {
-            None
-        }
-    });
-    Some(ids.unwrap_or_else(|| {
-        panic!("no `mysql` user (mariadb-server creates it): run scripts/install-test-databases")
-    }))
-});
 
 /// One `mariadbd`: its files, its port and its process.
 pub struct MariaDb {
@@ -197,7 +129,7 @@ impl MariaDb {
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("dup install.log"))
             .stderr(out);
-        self.prepare_command(&mut cmd);
+        prepare_command(&mut cmd, self.dir.path());
         let status = tokio::process::Command::from(cmd)
             .status()
             .await
@@ -205,31 +137,6 @@ impl MariaDb {
         if !status.success() {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("mariadb-install-db failed ({status}):\n{text}");
-        }
-    }
-
-    /// The environment, user and process group of every program run for
-    /// this server, and death with the thread that starts it.
-    fn prepare_command(&self, cmd: &mut Command) {
-        let path = std::env::var("PATH").unwrap_or_default();
-        // The SST scripts call `mariadb`, `my_print_defaults`, `rsync`, `ss`.
-        cmd.env(
-            "PATH",
-            format!("{path}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
-        )
-        .env("HOME", self.dir.path())
-        .current_dir(self.dir.path())
-        .process_group(0);
-        if let Some((uid, gid)) = *RUN_AS {
-            cmd.uid(uid).gid(gid);
-        }
-        // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
-        // It runs after setuid, which would otherwise clear the setting.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
         }
     }
 
@@ -247,7 +154,7 @@ impl MariaDb {
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("dup stdout.log"))
             .stderr(out);
-        self.prepare_command(&mut cmd);
+        prepare_command(&mut cmd, self.dir.path());
         self.child = Some(cmd.spawn().expect("spawn mariadbd"));
     }
 
