@@ -12,12 +12,14 @@
 //! loadgen suite --switchboard target/release/switchboard --out BENCHMARKS.md
 //! loadgen smoke --switchboard target/debug/switchboard     # tiny counts, ours vs direct
 //! loadgen serve                                            # just the backends, for hand experiments
+//! loadgen db --out BENCHMARKS.md                          # a real Galera cluster behind switchboard
 //! ```
 //!
 //! `bench/run` and `bench/smoke` are the entry points; see `bench/README.md`.
 
 mod backends;
 mod bulk;
+mod db;
 mod procs;
 mod report;
 mod stats;
@@ -58,6 +60,9 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
     },
+    /// switchboard in front of a real three-node MariaDB Galera cluster:
+    /// sysbench steady state and failover trials (bench/database).
+    Db(db::DbArgs),
     /// Only the backends (echo + health), until Ctrl-C or `--seconds`.
     Serve {
         /// First port of the block the benchmark uses (see `suite --help`).
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
                 Command::Suite(args) => suite::run(args, suite::Profile::full()).await,
                 Command::Smoke(args) => suite::run(args, suite::Profile::smoke()).await,
                 Command::Serve { base_port, seconds } => serve(base_port, seconds).await,
+                Command::Db(args) => db::run(args).await,
                 Command::Drive {
                     workload,
                     target,
