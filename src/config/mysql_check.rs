@@ -10,7 +10,7 @@
 //! It must never put the password, or the content of a password file, into
 //! a message: the password lives in a [`Secret`] from the moment it is read.
 
-use super::native::text;
+use super::native::{read_password, text};
 use super::tls::{check_server_name, CaCerts};
 use super::tree::{Field, Reader};
 use super::{Check, Problems, Secret};
@@ -116,7 +116,7 @@ pub(crate) fn read_mysql_check(
         p.push(c.path("url"), "only used by kind = \"galera\" or \"http\"");
     }
     let user = text(c, "user", p).required(&c.path("user"), "the monitor user", p);
-    let password = read_check_password(c, env, p);
+    let password = read_password(c, env, CHECK_PASSWORD_ENV, p);
     let tls = c
         .str("tls", p)
         .check(&c.path("tls"), p, |s| MysqlTls::parse(&s))
@@ -159,63 +159,6 @@ pub(crate) fn deny_mysql_keys(c: &Reader<'_>, kind: &str, p: &mut Problems) {
                 format!("only used by kind = \"mysql\" (this check is {kind:?})"),
             );
         }
-    }
-}
-
-/// Exactly one of `password`, `password_file`, or the environment; never echoed.
-fn read_check_password(
-    c: &Reader<'_>,
-    env: &dyn Fn(&str) -> Option<String>,
-    p: &mut Problems,
-) -> Option<Secret> {
-    let inline = c.str("password", p);
-    let file = c.file_path("password_file", p);
-    match (inline, file) {
-        (Field::Got(_), Field::Got(_)) => {
-            p.push(
-                c.path("password_file"),
-                "set only one of password and password_file",
-            );
-            None
-        }
-        (Field::Bad, _) | (_, Field::Bad) => None,
-        (Field::Got(password), Field::Missing) => {
-            if password.is_empty() {
-                p.push(c.path("password"), "must not be empty");
-                return None;
-            }
-            Some(Secret::new(password))
-        }
-        (Field::Missing, Field::Got(path)) => match std::fs::read_to_string(&path) {
-            Ok(content) => {
-                let password = content.trim_end_matches(['\n', '\r']);
-                if password.is_empty() {
-                    p.push(
-                        c.path("password_file"),
-                        format!("{} is empty", path.display()),
-                    );
-                    return None;
-                }
-                Some(Secret::new(password))
-            }
-            Err(e) => {
-                p.push(
-                    c.path("password_file"),
-                    format!("cannot read {}: {}", path.display(), e.kind()),
-                );
-                None
-            }
-        },
-        (Field::Missing, Field::Missing) => match env(CHECK_PASSWORD_ENV) {
-            Some(password) if !password.is_empty() => Some(Secret::new(password)),
-            _ => {
-                p.push(
-                    c.path("password"),
-                    format!("required (password, password_file or {CHECK_PASSWORD_ENV})"),
-                );
-                None
-            }
-        },
     }
 }
 

@@ -254,7 +254,7 @@ fn read_api(
     let metrics_listen = listen(r, "metrics_listen", listeners, p).opt();
     let aggregator_listen = listen(r, "aggregator_listen", listeners, p).opt();
     let username = text(r, "username", p).or("admin".into());
-    let password = read_password(r, env, p);
+    let password = read_password(r, env, PASSWORD_ENV, p);
     let public_reads = r.bool("public_reads", p).or(false);
     let force_https = r.bool("force_https", p).or(false);
     let public_metrics = r.bool("public_metrics", p).or(false);
@@ -276,10 +276,12 @@ fn read_api(
     })
 }
 
-/// Exactly one of `password`, `password_file`, or the environment; never echoed.
-fn read_password(
+/// Exactly one of `password`, `password_file`, or the environment variable
+/// `env_name`; never echoed. Shared by `[api]` and the `mysql` check.
+pub(super) fn read_password(
     r: &Reader<'_>,
     env: &dyn Fn(&str) -> Option<String>,
+    env_name: &str,
     p: &mut Problems,
 ) -> Option<Secret> {
     let inline = r.str("password", p);
@@ -322,12 +324,12 @@ fn read_password(
                 None
             }
         },
-        (Field::Missing, Field::Missing) => match env(PASSWORD_ENV) {
+        (Field::Missing, Field::Missing) => match env(env_name) {
             Some(password) if !password.is_empty() => Some(Secret::new(password)),
             _ => {
                 p.push(
                     r.path("password"),
-                    format!("required (password, password_file or {PASSWORD_ENV})"),
+                    format!("required (password, password_file or {env_name})"),
                 );
                 None
             }
