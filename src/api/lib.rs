@@ -102,9 +102,15 @@ pub struct Api {
 }
 
 impl Api {
-    /// Stops accepting API requests and waits until the API thread ended.
-    /// SSE streams end with the stop signal, so this does not hang on them.
-    pub async fn shutdown(self) {
+    /// Stops accepting API requests now; open requests finish on the API
+    /// thread (SSE streams end with the stop signal). Returns at once, so the
+    /// proxy's `shutdown_delay` is counted from the signal.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// Stops (if not yet) and waits until the API thread has ended.
+    pub async fn join(self) {
         self.stop.cancel();
         let thread = self.thread;
         // Joining blocks; do it off the async workers.

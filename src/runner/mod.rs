@@ -208,7 +208,7 @@ impl Running {
     /// The ordered shutdown (`docs/operations.md`, "Stopping"): returns
     /// only once the API thread, every session and every task has ended.
     pub(crate) async fn shutdown(mut self) {
-        self.api.shutdown().await;
+        self.api.stop();
         let proxy = &self.config.proxy;
         if !proxy.shutdown_delay.is_zero() {
             info!(
@@ -229,6 +229,7 @@ impl Running {
         self.stop_background.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+        self.api.join().await;
         // Every session has closed both sockets by now: nothing is counted.
         info!(
             severed = left,
