@@ -5,7 +5,9 @@
 //! taken again before the binary binds it, so whoever binds it later must be
 //! ready to retry with fresh ones (the launcher does).
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Mutex;
 
 /// The ports of one start attempt.
 #[derive(Debug, Clone, Copy)]
@@ -32,14 +34,24 @@ impl Ports {
     }
 }
 
-/// A loopback port that was free a moment ago (bind to port 0, read, close).
-/// Callers that bind it later must retry with a fresh one on failure.
+/// A loopback port that was free a moment ago (bind to port 0, read, close),
+/// and never one this process handed out before: the kernel may give the
+/// same ephemeral port to two binds in a row once the first is closed, and
+/// two listeners of one config on one port is a configuration error (exit
+/// 2), not a bind failure the launcher retries. Callers that bind it later
+/// must still retry with a fresh one on failure.
 pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        if let Ok(l) = TcpListener::bind("127.0.0.1:0") {
-            if let Ok(addr) = l.local_addr() {
-                return addr.port();
-            }
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    for _ in 0..1000 {
+        let Ok(l) = TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(addr) = l.local_addr() else {
+            continue;
+        };
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+        if handed_out.insert(addr.port()) {
+            return addr.port();
         }
     }
     panic!("no free loopback port");
