@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use switchboard_harness::mysql_async::prelude::Queryable;
 use switchboard_harness::mysql_async::Conn;
-use switchboard_harness::{backend, ms, sessions, skip_db_tests, Switchboard};
+use switchboard_harness::{backend, ms, sessions, skip_db_tests, wait_for, Switchboard};
 
 use rig::{name, node_of, wait_moved, Rig, FAILBACK_AFTER_MS, INTERVAL_MS, TIMEOUT_MS};
 use writer::{app_opts, by_kind, read_back, ClientError};
@@ -157,7 +157,7 @@ async fn inject(rig: &mut Rig, fault: Fault) -> Figures {
     let errors = writer.errors_between(t0, commit.at);
 
     // Both kinds of check agree on the new active.
-    let agreed = rig::eventually(RECOVERY, "both switchboards agree", || async {
+    let agreed = wait_for(RECOVERY, "both switchboards agree", || async {
         let m = sb.try_state().await?["active"].as_str()?.to_string();
         let g = sbg.try_state().await?["active"].as_str()?.to_string();
         (m == g && m != a_name).then_some(m)

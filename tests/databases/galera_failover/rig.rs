@@ -7,12 +7,11 @@
 //! It starts and owns processes (killed on drop through their own guards);
 //! it never injects a fault itself.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use switchboard_harness::mariadb::{MONITOR_PASSWORD, MONITOR_USER};
-use switchboard_harness::{Builder, GaleraCluster, GaleraSidecar, Switchboard};
+use switchboard_harness::{wait_for, Builder, GaleraCluster, GaleraSidecar, Switchboard};
 
 use super::writer::{self, Writer};
 
@@ -29,8 +28,6 @@ pub(crate) const VIEW_CHANGE: Duration = Duration::from_secs(60);
 /// How long both routers may take to settle (a failback waits
 /// [`FAILBACK_AFTER_MS`]).
 const SETTLE: Duration = Duration::from_secs(30);
-/// How often the suite's own waits poll.
-const STEP: Duration = Duration::from_millis(10);
 
 /// Everything one run of the suite talks to.
 pub(crate) struct Rig {
@@ -107,7 +104,7 @@ impl Rig {
     /// it. Returns that node.
     pub(crate) async fn settle(&self) -> usize {
         let cluster = &self.cluster;
-        eventually(
+        wait_for(
             VIEW_CHANGE,
             "three Synced nodes in one view",
             || async move {
@@ -125,7 +122,7 @@ impl Rig {
         .await;
         let (sb, sbg) = (&self.sb, &self.sbg);
         let what = "both switchboards settled on the same lowest-index node";
-        let active = eventually(SETTLE, what, || async move {
+        let active = wait_for(SETTLE, what, || async move {
             let m = settled_active(&sb.try_state().await?)?;
             let g = settled_active(&sbg.try_state().await?)?;
             (m == g).then_some(m)
@@ -162,25 +159,6 @@ fn settled_active(state: &Value) -> Option<String> {
     (state["active"].as_str() == Some(first)).then(|| first.to_string())
 }
 
-/// Polls `f` every [`STEP`] until it returns `Some`; panics with `what`
-/// after `timeout`.
-pub(crate) async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        if started.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for: {what}");
-        }
-        tokio::time::sleep(STEP).await;
-    }
-}
-
 /// Waits until `sb`'s active is a backend other than `from`; returns the
 /// time since `t0` and the new active.
 pub(crate) async fn wait_moved(
@@ -190,7 +168,7 @@ pub(crate) async fn wait_moved(
     timeout: Duration,
 ) -> (Duration, String) {
     let what = format!("the active moves off {from}");
-    eventually(timeout, &what, || async move {
+    wait_for(timeout, &what, || async move {
         let state = sb.try_state().await?;
         let active = state["active"].as_str()?;
         (active != from).then(|| (t0.elapsed(), active.to_string()))

@@ -97,6 +97,26 @@ where
     started.elapsed()
 }
 
+/// Like [`wait_until`], for a condition that yields a value: polls `f`
+/// every [`POLL`] until it returns `Some`, and returns that; panics with
+/// `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if started.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// Like [`wait_until`], but returns `false` instead of panicking.
 pub async fn poll_until<F, Fut>(timeout: Duration, mut cond: F) -> bool
 where
