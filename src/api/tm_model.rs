@@ -1,16 +1,23 @@
 //! What Traffic Monitor clients are told about each backend ("cache"):
-//! available or not, and the status string that says why (docs/api.md).
+//! available or not, on which address family, the Traffic Ops server
+//! status it stands for, and the status string that says why (docs/api.md).
 //!
 //! Owns the rules, in this order: an operator's `disabled`/`drain` →
 //! `ADMIN_DOWN`; routing off → `ADMIN_DOWN - traffic disabled by operator`;
 //! monitoring paused → the frozen verdicts, `ONLINE - monitoring paused`
-//! (or `OFFLINE - monitoring paused`); otherwise the probes:
-//! `REPORTED - available`, `REPORTED - unavailable: <reason>`, and with
-//! `publish = "active-only"` only the active backend is available while the
-//! other healthy ones say `REPORTED - standby`. The `raw` view is the
-//! monitor's alone: health and pause only, no operator or publish rule.
-//! Pure functions of one `Truth`; nothing here does I/O.
+//! (or `OFFLINE - monitoring paused`); otherwise the probes, server status
+//! `REPORTED`: `REPORTED - available`, `REPORTED - unavailable: <reason>`,
+//! and with `publish = "active-only"` only the active backend is available
+//! while the other healthy ones say `REPORTED - standby`. As in Traffic
+//! Monitor's `health.CalcAvailability`, a family is available only when the
+//! backend has an address of it (`host` an IPv6 literal: IPv6 only; an IPv4
+//! literal or a host name: IPv4 only). Every view (`CrStates`, `?raw`, the
+//! counts, the event log) applies all of these rules: a Traffic Monitor
+//! peer that combines our local view optimistically must never see a
+//! backend available that we would not route to. Pure functions of one
+//! `Truth`; nothing here does I/O.
 
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use super::rfc3339;
@@ -21,11 +28,43 @@ use switchboard_core::cluster::Truth;
 /// `lastPoll` of a backend never polled (Go's zero `time.Time`).
 pub(crate) const NEVER_POLLED: &str = "0001-01-01T00:00:00Z";
 
+/// Traffic Ops' server status a verdict stands for (`lib/go-tc`'s
+/// `CacheStatus`): the first word of every status string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServerStatus {
+    /// The monitor's health decides.
+    Reported,
+    /// An operator took it out.
+    AdminDown,
+    /// Monitoring paused with the backend available: forced up.
+    Online,
+    /// Monitoring paused with the backend unavailable: forced down.
+    Offline,
+}
+
+impl ServerStatus {
+    /// Traffic Ops' spelling.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ServerStatus::Reported => "REPORTED",
+            ServerStatus::AdminDown => "ADMIN_DOWN",
+            ServerStatus::Online => "ONLINE",
+            ServerStatus::Offline => "OFFLINE",
+        }
+    }
+}
+
 /// The verdict on one backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CacheVerdict {
-    /// `isAvailable` (and both address families).
+    /// `isAvailable`.
     pub available: bool,
+    /// `ipv4Available`: available and it has an IPv4 address.
+    pub ipv4: bool,
+    /// `ipv6Available`: available and it has an IPv6 address.
+    pub ipv6: bool,
+    /// The Traffic Ops server status this verdict stands for.
+    pub server_status: ServerStatus,
     /// The status string that says why.
     pub status: String,
 }
@@ -39,56 +78,80 @@ fn with_message(text: &str, message: &str) -> String {
     }
 }
 
-/// The verdict on backend `pos` under `publish`; `raw` ignores operators.
-pub(crate) fn verdict(truth: &Truth, pos: usize, publish: Publish, raw: bool) -> CacheVerdict {
+/// The address families `host` has (IPv4, IPv6): an IP literal its own, a
+/// host name IPv4 (Traffic Ops requires an IPv4 service address of every
+/// server; an IPv6 backend is given as an IPv6 literal).
+pub(crate) fn families(host: &str) -> (bool, bool) {
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    match literal.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => (false, true),
+        _ => (true, false),
+    }
+}
+
+/// The verdict on backend `pos` under `publish`.
+pub(crate) fn verdict(truth: &Truth, pos: usize, publish: Publish) -> CacheVerdict {
     let b = &truth.backends[pos];
-    let verdict = |available: bool, status: String| CacheVerdict { available, status };
-    if !raw {
-        match b.admin {
-            AdminState::Disabled => {
-                return verdict(
-                    false,
-                    with_message("ADMIN_DOWN - disabled by operator", &b.admin_message),
-                )
-            }
-            AdminState::Drain => {
-                return verdict(
-                    false,
-                    with_message("ADMIN_DOWN - draining by operator", &b.admin_message),
-                )
-            }
-            AdminState::Enabled => {}
-        }
-        if !truth.routing.enabled {
-            return verdict(
-                false,
-                with_message(
-                    "ADMIN_DOWN - traffic disabled by operator",
-                    &truth.routing.message,
-                ),
-            );
-        }
+    let (v4, v6) = families(&b.host);
+    let verdict = |available: bool, server_status: ServerStatus, status: String| CacheVerdict {
+        available,
+        ipv4: available && v4,
+        ipv6: available && v6,
+        server_status,
+        status,
+    };
+    let down = |text: &str, message: &str| {
+        verdict(false, ServerStatus::AdminDown, with_message(text, message))
+    };
+    match b.admin {
+        AdminState::Disabled => return down("ADMIN_DOWN - disabled by operator", &b.admin_message),
+        AdminState::Drain => return down("ADMIN_DOWN - draining by operator", &b.admin_message),
+        AdminState::Enabled => {}
+    }
+    if !truth.routing.enabled {
+        return down(
+            "ADMIN_DOWN - traffic disabled by operator",
+            &truth.routing.message,
+        );
     }
     let healthy = b.healthy == Some(true);
-    let chosen = match (raw, publish) {
-        (false, Publish::ActiveOnly) => truth.active == Some(pos),
-        _ => healthy,
+    let chosen = match publish {
+        Publish::ActiveOnly => truth.active == Some(pos),
+        Publish::Health => healthy,
     };
     if !truth.monitoring.enabled {
-        let status = if chosen {
-            "ONLINE - monitoring paused"
+        return if chosen {
+            verdict(
+                true,
+                ServerStatus::Online,
+                "ONLINE - monitoring paused".into(),
+            )
         } else {
-            "OFFLINE - monitoring paused"
+            verdict(
+                false,
+                ServerStatus::Offline,
+                "OFFLINE - monitoring paused".into(),
+            )
         };
-        return verdict(chosen, status.to_string());
     }
+    let reported =
+        |available: bool, status: String| verdict(available, ServerStatus::Reported, status);
     if chosen {
-        verdict(true, "REPORTED - available".into())
+        reported(true, "REPORTED - available".into())
     } else if healthy {
-        verdict(false, "REPORTED - standby".into())
+        reported(false, "REPORTED - standby".into())
     } else {
-        verdict(false, format!("REPORTED - unavailable: {}", b.reason))
+        reported(false, format!("REPORTED - unavailable: {}", b.reason))
     }
+}
+
+/// Traffic Monitor's `cacheDownCount` rule (`datareq/cachedowncount.go`):
+/// down means the monitor's health decides (`REPORTED`) and says no; an
+/// operator's `ADMIN_DOWN`, a paused monitor and a healthy standby of
+/// `active-only` are not "down".
+pub(crate) fn is_down(truth: &Truth, pos: usize, publish: Publish) -> bool {
+    verdict(truth, pos, publish).server_status == ServerStatus::Reported
+        && truth.backends[pos].healthy != Some(true)
 }
 
 /// `lastPoll`: the latest probe, RFC 3339 UTC with nanoseconds.
@@ -134,7 +197,7 @@ mod tests {
         let cluster = Cluster::new(&config(3), &OperatorState::default(), Bus::new(16, 16));
         let t = cluster.truth();
         assert_eq!(
-            verdict(&t, 0, Publish::Health, false).status,
+            verdict(&t, 0, Publish::Health).status,
             "REPORTED - unavailable: not probed yet"
         );
         assert_eq!(last_poll(&t, 0), NEVER_POLLED);
@@ -142,27 +205,33 @@ mod tests {
         cluster.apply_probe(1, probe(true));
         cluster.apply_probe(2, probe(false));
         let t = cluster.truth();
-        let v = |pos, publish, raw| verdict(&t, pos, publish, raw);
+        let v = |pos, publish| verdict(&t, pos, publish);
         assert_eq!(
-            v(0, Publish::Health, false),
+            v(0, Publish::Health),
             CacheVerdict {
                 available: true,
+                ipv4: true,
+                ipv6: false,
+                server_status: ServerStatus::Reported,
                 status: "REPORTED - available".into()
             }
         );
-        assert_eq!(v(1, Publish::Health, false).status, "REPORTED - available");
+        assert_eq!(v(1, Publish::Health).status, "REPORTED - available");
         assert_eq!(
-            v(2, Publish::Health, false).status,
+            v(2, Publish::Health).status,
             "REPORTED - unavailable: HTTP 503"
         );
+        assert!(is_down(&t, 2, Publish::Health));
+        let standby = v(1, Publish::ActiveOnly);
         assert_eq!(
-            v(1, Publish::ActiveOnly, false),
-            CacheVerdict {
-                available: false,
-                status: "REPORTED - standby".into()
-            }
+            (standby.available, standby.status.as_str()),
+            (false, "REPORTED - standby")
         );
-        assert!(v(0, Publish::ActiveOnly, false).available);
+        assert!(
+            !is_down(&t, 1, Publish::ActiveOnly),
+            "a standby is not down"
+        );
+        assert!(v(0, Publish::ActiveOnly).available);
         assert!(last_poll(&t, 0).ends_with('Z'));
 
         cluster
@@ -170,30 +239,41 @@ mod tests {
             .unwrap();
         cluster.set_monitoring(false, "t").unwrap();
         let t = cluster.truth();
-        let v = |pos, publish, raw| verdict(&t, pos, publish, raw);
+        let v = |pos| verdict(&t, pos, Publish::Health);
         assert_eq!(
-            v(1, Publish::Health, false).status,
-            "ADMIN_DOWN - disabled by operator: upgrade"
+            (v(1).available, v(1).server_status, v(1).status.as_str()),
+            (
+                false,
+                ServerStatus::AdminDown,
+                "ADMIN_DOWN - disabled by operator: upgrade"
+            )
+        );
+        assert!(!is_down(&t, 1, Publish::Health), "ADMIN_DOWN is not down");
+        assert_eq!(
+            (v(0).server_status, v(0).status.as_str()),
+            (ServerStatus::Online, "ONLINE - monitoring paused")
         );
         assert_eq!(
-            v(1, Publish::Health, true).status,
-            "ONLINE - monitoring paused"
+            (v(2).available, v(2).status.as_str()),
+            (false, "OFFLINE - monitoring paused")
         );
-        assert_eq!(
-            v(0, Publish::Health, false).status,
-            "ONLINE - monitoring paused"
-        );
-        assert_eq!(
-            v(2, Publish::Health, false).status,
-            "OFFLINE - monitoring paused"
-        );
+        assert!(!is_down(&t, 2, Publish::Health), "OFFLINE is not down");
 
         cluster.set_routing(false, "maintenance", "t").unwrap();
         let t = cluster.truth();
         assert_eq!(
-            verdict(&t, 0, Publish::Health, false).status,
+            verdict(&t, 0, Publish::Health).status,
             "ADMIN_DOWN - traffic disabled by operator: maintenance"
         );
-        assert!(verdict(&t, 0, Publish::Health, true).available);
+        assert!(!verdict(&t, 0, Publish::Health).available);
+    }
+
+    #[test]
+    fn families_follow_the_address() {
+        assert_eq!(families("10.0.0.1"), (true, false));
+        assert_eq!(families("db-0.example"), (true, false));
+        assert_eq!(families("::1"), (false, true));
+        assert_eq!(families("[2001:db8::1]"), (false, true));
+        assert_eq!(families("::ffff:10.0.0.1"), (true, false));
     }
 }

@@ -1,46 +1,97 @@
 //! Traffic Monitor compatible reads (docs/api.md): `/publish/CrStates`
-//! (`?raw`), `/publish/EventLog`, `/publish/Stats`, `/api/cache-statuses`,
-//! `/api/cache-count`, `/api/cache-available-count`,
-//! `/api/cache-down-count` and `/api/version`, each also with a trailing
-//! slash.
+//! (`?raw`), `/publish/CrConfig`, `/publish/EventLog`, `/publish/Stats`,
+//! `/publish/ConfigDoc`, `/api/cache-statuses`, `/api/cache-count`,
+//! `/api/cache-available-count`, `/api/cache-down-count`, `/api/version`,
+//! `/api/monitor-config` and `/api/crconfig-history`, each also with a
+//! trailing slash, as Traffic Monitor's `datareq.MakeDispatchMap` has them.
 //!
-//! Owns the wire shapes Traffic Router and Traffic Monitor tools parse:
-//! caches keyed by backend name in sorted order (as Go's `encoding/json`
-//! writes maps), every configured backend present, `disabledLocations: []`.
-//! Availability and status strings come from `tm_model`. Reads only the
-//! cluster truth, the bus ring and the live counters; gzip is applied by the
-//! router's compression layer when the client asks for it.
+//! Owns the wire shapes Traffic Router and Traffic Control's Go tools
+//! (`tmclient`, `tmcheck`) decode, each taken from the Traffic Control type
+//! named at its handler: field names, JSON types and content types as
+//! `datareq` writes them; caches keyed by backend name in sorted order;
+//! every configured backend present; `disabledLocations: []`. Availability
+//! and status strings come from `tm_model`; the event log, the CrConfig
+//! file, the process statistics and the monitoring config live in the
+//! submodules. Reads the cluster truth, the bus and the live counters, and
+//! never commands anything; gzip is applied by the router's compression
+//! layer when the client asks for it.
+
+mod crconfig;
+mod event_log;
+mod monitor_config;
+mod stats;
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use axum::extract::State;
-use axum::http::{header, Uri};
-use axum::response::IntoResponse;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
 use serde::Serialize;
-use serde_json::{json, Value};
 
-use super::bool_param::parse_go_bool;
-use super::tm_model::{last_poll, unix_seconds, verdict};
-use super::App;
-use switchboard_config::Publish;
-use switchboard_core::bus::{AdminState, EventKind};
+use super::tm_model::{is_down, last_poll, verdict, ServerStatus};
+use super::{ApiContext, App};
 use switchboard_core::cluster::Truth;
+
+pub(crate) use event_log::follow;
+
+/// The cache type every backend reports (`type` in events and statuses,
+/// the server type in `/api/monitor-config`).
+const CACHE_TYPE: &str = "DB";
+
+/// The one interface each backend has in `/api/cache-statuses` and
+/// `/api/monitor-config`: its data port.
+const INTERFACE: &str = "data";
+
+/// The poller that decides every verdict (Traffic Monitor's health poller).
+const POLLER: &str = "health";
+
+/// What the Traffic Monitor endpoints keep between requests.
+pub(crate) struct TmState {
+    /// `/publish/EventLog`'s own numbered events.
+    events: event_log::EventLog,
+    /// The CrConfig file, re-read when it changes, and its history.
+    crconfig: crconfig::CrConfigSource,
+    /// Requests answered with an error (`Error Count` in `/publish/Stats`).
+    errors: AtomicU64,
+}
+
+impl TmState {
+    /// Empty state; the CrConfig starts from the version read at load.
+    pub(crate) fn new(ctx: &ApiContext) -> TmState {
+        TmState {
+            events: event_log::EventLog::default(),
+            crconfig: crconfig::CrConfigSource::new(
+                ctx.config.get().traffic_monitor.crconfig.as_ref(),
+            ),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one request answered with an error.
+    fn count_error(&self) {
+        self.errors.fetch_add(1, Relaxed);
+    }
+}
 
 /// Every Traffic Monitor route, with its trailing-slash alias.
 pub(crate) fn routes() -> Router<App> {
     let mut router = Router::new();
-    let routes: [(&str, MethodRouter<App>); 8] = [
+    let routes: [(&str, MethodRouter<App>); 12] = [
         ("/publish/CrStates", get(cr_states)),
-        ("/publish/EventLog", get(event_log)),
-        ("/publish/Stats", get(stats)),
+        ("/publish/CrConfig", get(crconfig::cr_config)),
+        ("/publish/EventLog", get(event_log::event_log)),
+        ("/publish/Stats", get(stats::stats)),
+        ("/publish/ConfigDoc", get(monitor_config::config_doc)),
         ("/api/cache-statuses", get(cache_statuses)),
         ("/api/cache-count", get(cache_count)),
         ("/api/cache-available-count", get(cache_available_count)),
         ("/api/cache-down-count", get(cache_down_count)),
         ("/api/version", get(version)),
+        ("/api/monitor-config", get(monitor_config::monitor_config)),
+        ("/api/crconfig-history", get(crconfig::history)),
     ];
     for (path, method_router) in routes {
         router = router
@@ -50,7 +101,7 @@ pub(crate) fn routes() -> Router<App> {
     router
 }
 
-/// One cache in CrStates.
+/// One cache in CrStates (`lib/go-tc/crstates.go`, `IsAvailable`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct CacheState {
@@ -61,7 +112,7 @@ struct CacheState {
     last_poll: String,
 }
 
-/// One delivery service in CrStates.
+/// One delivery service in CrStates (`CRStatesDeliveryService`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct DeliveryServiceState {
@@ -69,7 +120,7 @@ struct DeliveryServiceState {
     is_available: bool,
 }
 
-/// The whole CrStates document.
+/// The whole CrStates document (`CRStates`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct CrStates {
@@ -77,30 +128,24 @@ struct CrStates {
     delivery_services: BTreeMap<String, DeliveryServiceState>,
 }
 
-/// Whether the query string asks for the raw view (`?raw`, `?raw=true`).
-fn wants_raw(uri: &Uri) -> bool {
-    uri.query().is_some_and(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .any(|(k, v)| k == "raw" && (v.is_empty() || parse_go_bool(&v).unwrap_or(true)))
-    })
-}
-
-/// `GET /publish/CrStates[?raw]`.
-async fn cr_states(State(app): State<App>, uri: Uri) -> Json<CrStates> {
+/// `GET /publish/CrStates[?raw]` (`datareq/crstate.go`). One instance has
+/// no peers to combine with, so the combined view and `?raw` (this
+/// instance's local view) are the same document, every rule applied.
+async fn cr_states(State(app): State<App>) -> Json<CrStates> {
     let snap = app.ctx.combiner.snapshot();
     let truth = &snap.truth;
-    let raw = wants_raw(&uri);
-    let publish = app.ctx.config.traffic_monitor.publish;
+    let config = app.ctx.config.get();
+    let publish = config.traffic_monitor.publish;
     let caches: BTreeMap<String, CacheState> = truth
         .backends
         .iter()
         .enumerate()
         .map(|(pos, b)| {
-            let v = verdict(truth, pos, publish, raw);
+            let v = verdict(truth, pos, publish);
             let state = CacheState {
                 is_available: v.available,
-                ipv4_available: v.available,
-                ipv6_available: v.available,
+                ipv4_available: v.ipv4,
+                ipv6_available: v.ipv6,
                 status: v.status,
                 last_poll: last_poll(truth, pos),
             };
@@ -110,7 +155,7 @@ async fn cr_states(State(app): State<App>, uri: Uri) -> Json<CrStates> {
     let any = caches.values().any(|c| c.is_available);
     let mut delivery_services = BTreeMap::new();
     delivery_services.insert(
-        app.ctx.config.traffic_monitor.cluster.clone(),
+        config.traffic_monitor.cluster.clone(),
         DeliveryServiceState {
             disabled_locations: [],
             is_available: any,
@@ -122,224 +167,155 @@ async fn cr_states(State(app): State<App>, uri: Uri) -> Json<CrStates> {
     })
 }
 
-/// One Traffic Monitor event.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TmEvent {
-    time: i64,
-    index: u64,
-    description: String,
-    name: String,
-    hostname: String,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    is_available: bool,
-    ipv4_available: bool,
-    ipv6_available: bool,
+/// A body with the content type `datareq` gives it.
+fn body(content_type: &'static str, text: String) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
-/// The cache type every backend reports.
-const CACHE_TYPE: &str = "DB";
-
-/// `GET /publish/EventLog`: availability changes from the ring, newest first.
-async fn event_log(State(app): State<App>) -> Json<Value> {
-    let config = &app.ctx.config;
-    let host = |name: &str| {
-        config
-            .backend_position(name)
-            .map(|p| config.backends[p].host.clone())
-            .unwrap_or_default()
-    };
-    let mut events = Vec::new();
-    for e in app.ctx.cluster.bus().since(0).iter().rev() {
-        let mut push = |name: &str, available: bool, description: String| {
-            events.push(TmEvent {
-                time: unix_seconds(e.time),
-                index: e.index,
-                description,
-                name: name.to_string(),
-                hostname: host(name),
-                kind: CACHE_TYPE,
-                is_available: available,
-                ipv4_available: available,
-                ipv6_available: available,
-            })
-        };
-        match &e.kind {
-            EventKind::HealthChanged {
-                backend,
-                healthy,
-                reason,
-            } => {
-                let status = if *healthy {
-                    "REPORTED - available"
-                } else {
-                    "REPORTED - unavailable"
-                };
-                push(backend, *healthy, format!("{status}: {reason}"));
-            }
-            EventKind::BackendStateChanged {
-                backend,
-                state,
-                message,
-                actor,
-            } => {
-                let available = *state == AdminState::Enabled;
-                let text = format!("ADMIN {} by {actor}", state.as_str());
-                push(
-                    backend,
-                    available,
-                    if message.is_empty() {
-                        text
-                    } else {
-                        format!("{text}: {message}")
-                    },
-                );
-            }
-            EventKind::ActiveChanged { from, to, reason }
-                if config.traffic_monitor.publish == Publish::ActiveOnly =>
-            {
-                if let Some(to) = to {
-                    push(
-                        to,
-                        true,
-                        format!("REPORTED - available (now active): {reason}"),
-                    );
-                }
-                if let Some(from) = from {
-                    push(
-                        from,
-                        false,
-                        format!("REPORTED - standby (no longer active): {reason}"),
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-    Json(json!({ "events": events }))
+/// A bare count: `datareq`'s `WrapBytes(…, rfc.ApplicationJSON)`, so
+/// `application/json` (a JSON number), as `tmclient.getInt` parses it.
+fn count(n: usize) -> Response {
+    body("application/json", n.to_string())
 }
 
-/// Counts of (all, available) caches in the published view.
-fn counts(app: &App, truth: &Truth) -> (usize, usize) {
-    let publish = app.ctx.config.traffic_monitor.publish;
-    let available = (0..truth.backends.len())
-        .filter(|pos| verdict(truth, *pos, publish, false).available)
-        .count();
-    (truth.backends.len(), available)
+/// Available caches in the published view.
+fn available(app: &App, truth: &Truth) -> usize {
+    let publish = app.ctx.config.get().traffic_monitor.publish;
+    (0..truth.backends.len())
+        .filter(|pos| verdict(truth, *pos, publish).available)
+        .count()
 }
 
-/// A bare number, as Traffic Monitor writes its counts.
-fn number(n: usize) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        n.to_string(),
+/// `GET /api/cache-count` (`datareq/cachecount.go`): every cache.
+async fn cache_count(State(app): State<App>) -> Response {
+    count(app.ctx.combiner.snapshot().truth.backends.len())
+}
+
+/// `GET /api/cache-available-count` (`datareq/cacheavailablecount.go`).
+async fn cache_available_count(State(app): State<App>) -> Response {
+    let snap = app.ctx.combiner.snapshot();
+    count(available(&app, &snap.truth))
+}
+
+/// `GET /api/cache-down-count` (`datareq/cachedowncount.go`): unavailable
+/// caches whose server status is `REPORTED` (`tm_model::is_down`).
+async fn cache_down_count(State(app): State<App>) -> Response {
+    let snap = app.ctx.combiner.snapshot();
+    let publish = app.ctx.config.get().traffic_monitor.publish;
+    let truth = &snap.truth;
+    count(
+        (0..truth.backends.len())
+            .filter(|pos| is_down(truth, *pos, publish))
+            .count(),
     )
 }
 
-/// `GET /api/cache-count`.
-async fn cache_count(State(app): State<App>) -> impl IntoResponse {
-    number(app.ctx.config.backends.len())
-}
-
-/// `GET /api/cache-available-count`.
-async fn cache_available_count(State(app): State<App>) -> impl IntoResponse {
-    let snap = app.ctx.combiner.snapshot();
-    let truth = &snap.truth;
-    number(counts(&app, truth).1)
-}
-
-/// `GET /api/cache-down-count`.
-async fn cache_down_count(State(app): State<App>) -> impl IntoResponse {
-    let snap = app.ctx.combiner.snapshot();
-    let truth = &snap.truth;
-    let (all, available) = counts(&app, truth);
-    number(all - available)
-}
-
-/// `GET /api/version`.
-async fn version() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+/// `GET /api/version` (`datareq/version.go`): `name-version` in
+/// `text/plain`, as Traffic Monitor writes `traffic_monitor-<version>.<rev>`.
+async fn version() -> Response {
+    body(
+        "text/plain",
         format!("switchboard-{}", env!("CARGO_PKG_VERSION")),
     )
 }
 
-/// `GET /api/cache-statuses`: per cache, Traffic Monitor's status fields
-/// with `connection_count` = open sessions.
-async fn cache_statuses(State(app): State<App>) -> Json<Value> {
-    let snap = app.ctx.combiner.snapshot();
-    let truth = &snap.truth;
-    let publish = app.ctx.config.traffic_monitor.publish;
-    let now = SystemTime::now();
-    let mut out = BTreeMap::new();
-    for (pos, b) in truth.backends.iter().enumerate() {
-        let v = verdict(truth, pos, publish, false);
-        let (query_ms, span_ms) = match &b.last_check {
-            Some(c) => (
-                c.latency.as_millis() as u64,
-                now.duration_since(c.at)
-                    .map(|d| d.as_millis() as u64)
-                    .unwrap_or(0),
-            ),
-            None => (0, 0),
-        };
-        out.insert(
-            b.name.clone(),
-            json!({
-                "type": CACHE_TYPE,
-                "load_average": 0.0,
-                "query_time_ms": query_ms,
-                "health_time_ms": query_ms,
-                "stat_time_ms": 0,
-                "stat_span_ms": 0,
-                "health_span_ms": span_ms,
-                "status": v.status,
-                "status_poller": "health",
-                "bandwidth_kbps": 0.0,
-                "bandwidth_capacity_kbps": 0.0,
-                "connection_count": snap.counts.sessions[pos].total(),
-                "ipv4_available": v.available,
-                "ipv6_available": v.available,
-                "combined_available": v.available,
-            }),
-        );
-    }
-    Json(json!(out))
+/// One interface of `/api/cache-statuses` (`datareq.CacheInterfaceStatus`).
+#[derive(Serialize)]
+struct InterfaceStatus {
+    status: String,
+    status_poller: &'static str,
+    bandwidth_kbps: f64,
+    available: bool,
 }
 
-/// `GET /publish/Stats`: Traffic Monitor's process statistics.
-async fn stats(State(app): State<App>) -> Json<Value> {
+/// One cache of `/api/cache-statuses` (`datareq.CacheStatus`, every field
+/// set, in its order).
+#[derive(Serialize)]
+struct CacheStatus {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    load_average: f64,
+    query_time_ms: i64,
+    health_time_ms: i64,
+    stat_time_ms: i64,
+    stat_span_ms: i64,
+    health_span_ms: i64,
+    status: String,
+    status_poller: &'static str,
+    bandwidth_kbps: f64,
+    bandwidth_capacity_kbps: f64,
+    connection_count: i64,
+    ipv4_available: bool,
+    ipv6_available: bool,
+    combined_available: bool,
+    interfaces: BTreeMap<&'static str, InterfaceStatus>,
+}
+
+/// Milliseconds of `d` as Go's `int64(d / time.Millisecond)`.
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The time between the last two probes of backend `pos` (Traffic
+/// Monitor's "last health duration" and "health span"), 0 before two.
+pub(crate) fn last_interval(truth: &Truth, pos: usize) -> i64 {
+    let history = &truth.backends[pos].history;
+    match (history.iter().nth_back(0), history.iter().nth_back(1)) {
+        (Some(last), Some(before)) => last.at.duration_since(before.at).map(millis).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// `GET /api/cache-statuses` (`datareq/cachestate.go`): per cache, Traffic
+/// Monitor's status fields with `connection_count` = open sessions.
+async fn cache_statuses(State(app): State<App>) -> Json<BTreeMap<String, CacheStatus>> {
     let snap = app.ctx.combiner.snapshot();
     let truth = &snap.truth;
-    let now = SystemTime::now();
-    let uptime = now
-        .duration_since(truth.started_at)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let slowest = truth
-        .backends
-        .iter()
-        .filter_map(|b| b.last_check.as_ref().map(|c| (c.latency, b.name.as_str())))
-        .max();
-    let date = time::OffsetDateTime::from(now)
-        .format(&time::format_description::well_known::Rfc2822)
-        .unwrap_or_default();
-    let interval_ms = app.ctx.config.monitor.interval.as_millis() as u64;
-    Json(json!({
-        "pp": "",
-        "date": date,
-        "stats": {
-            "Name": "switchboard",
-            "Version": env!("CARGO_PKG_VERSION"),
-            "Uptime": uptime,
-            "Error Count": 0,
-            "Iteration Count": truth.version,
-            "Query Interval Target": interval_ms,
-            "Slowest Cache": slowest.map(|s| s.1).unwrap_or(""),
-            "Last Query Interval": slowest.map(|s| s.0.as_millis() as u64).unwrap_or(0),
-            "Caches": truth.backends.len(),
-            "connection_count": snap.counts.open_sessions(),
-        }
-    }))
+    let publish = app.ctx.config.get().traffic_monitor.publish;
+    let mut out = BTreeMap::new();
+    for (pos, b) in truth.backends.iter().enumerate() {
+        let v = verdict(truth, pos, publish);
+        // The latest probe that answered (Traffic Monitor's "latest
+        // unerrored result").
+        let health_ms = b
+            .history
+            .iter()
+            .rev()
+            .find(|c| c.ok)
+            .map_or(0, |c| millis(c.latency));
+        let interface = InterfaceStatus {
+            status: match v.server_status {
+                ServerStatus::Online => "available - server ONLINE".into(),
+                _ if b.healthy == Some(true) => "available".into(),
+                _ => format!("unavailable: {}", b.reason),
+            },
+            status_poller: POLLER,
+            bandwidth_kbps: 0.0,
+            available: v.server_status == ServerStatus::Online || b.healthy == Some(true),
+        };
+        let interval = last_interval(truth, pos);
+        let sessions = snap.counts.sessions.get(pos).map_or(0, |s| s.total());
+        out.insert(
+            b.name.clone(),
+            CacheStatus {
+                kind: CACHE_TYPE,
+                load_average: 0.0,
+                query_time_ms: interval,
+                health_time_ms: health_ms,
+                stat_time_ms: 0,
+                stat_span_ms: 0,
+                health_span_ms: interval,
+                status: v.status,
+                status_poller: POLLER,
+                bandwidth_kbps: 0.0,
+                bandwidth_capacity_kbps: 0.0,
+                connection_count: i64::try_from(sessions).unwrap_or(i64::MAX),
+                ipv4_available: v.ipv4,
+                ipv6_available: v.ipv6,
+                combined_available: v.available,
+                interfaces: BTreeMap::from([(INTERFACE, interface)]),
+            },
+        );
+    }
+    Json(out)
 }
