@@ -13,11 +13,23 @@ use switchboard_config::Config;
 use switchboard_demo::DemoControl;
 
 use crate::runner::logging::{self, LogFormat};
-use crate::runner::{self, StartError};
+use crate::runner::{self, systemd, StartError};
+
+mod generate;
+mod reload_client;
+
+/// `switchboard --version`: the version and the git commit it was built
+/// from (build.rs; `unknown` outside a git checkout).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SWITCHBOARD_BUILD_COMMIT"),
+    ")"
+);
 
 /// A TCP router that keeps exactly one backend of a database cluster active.
 #[derive(Parser, Debug)]
-#[command(name = "switchboard", version, about)]
+#[command(name = "switchboard", version = VERSION, about)]
 struct Cli {
     /// error, warn, info, debug or trace.
     #[arg(long, global = true, default_value = "info")]
@@ -33,6 +45,7 @@ struct Cli {
 enum Command {
     /// Run the router from a configuration file (.toml, .yml/.yaml, .json).
     Run {
+        /// The configuration file; SIGHUP (or `switchboard reload`) re-reads it.
         #[arg(long, short)]
         config: PathBuf,
     },
@@ -51,10 +64,25 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         api_listen: SocketAddr,
     },
-    /// Validate a configuration file, print every problem, exit 0 or 2.
-    CheckConfig {
+    /// Ask the running instance this file configures to re-read it (its
+    /// API's POST /v0/reload); exit 0 reloaded, 2 refused, 1 unreachable.
+    Reload {
+        /// The file the running instance was started with: its [api]
+        /// section says where to send the request and with which credentials.
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Validate a configuration file, print every problem, exit 0 or 2.
+    CheckConfig {
+        /// The file to validate.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Write the man pages or shell completions (for packaging).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        target: generate::Target,
     },
 }
 
@@ -66,6 +94,9 @@ pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::CheckConfig { config } = &cli.command {
         return check_config(config);
+    }
+    if let Command::Generate { target } = &cli.command {
+        return generate::run(target);
     }
     if let Err(e) = logging::init(&cli.log_level, cli.log_format) {
         eprintln!("switchboard: {e}");
@@ -80,23 +111,36 @@ pub(crate) fn main() -> ExitCode {
     };
     runtime.block_on(async {
         match cli.command {
-            Command::Run { config } => match Config::load(&config) {
-                Ok(cfg) => run(cfg, None).await,
+            Command::Run { config } => match runner::read_config(&config) {
+                Ok((cfg, checksum)) => {
+                    let source = runner::Source {
+                        path: config,
+                        checksum,
+                    };
+                    run(cfg, Some(source), None).await
+                }
                 Err(errors) => config_errors(&config, &errors.to_string()),
             },
+            Command::Reload { config } => reload_client::run(&config).await,
             Command::Demo {
                 backends,
                 listen,
                 standby_listen,
                 api_listen,
             } => demo(backends as usize, listen, standby_listen, api_listen).await,
-            Command::CheckConfig { .. } => unreachable!("handled above"),
+            Command::CheckConfig { .. } | Command::Generate { .. } => {
+                unreachable!("handled above")
+            }
         }
     })
 }
 
-async fn run(config: Config, extra_routes: Option<Router>) -> ExitCode {
-    let running = match runner::start(config, extra_routes).await {
+async fn run(
+    config: Config,
+    source: Option<runner::Source>,
+    extra_routes: Option<Router>,
+) -> ExitCode {
+    let running = match runner::start(config, source, extra_routes).await {
         Ok(r) => r,
         Err(StartError::Config(e)) => {
             eprintln!("switchboard: configuration error: {e}");
@@ -104,7 +148,24 @@ async fn run(config: Config, extra_routes: Option<Router>) -> ExitCode {
         }
         Err(StartError::Fatal(e)) => return fatal(e),
     };
-    match running.run_until_signal().await {
+    // `start` returned: the proxy ports are bound and the first verdicts
+    // decided routing, which is what systemd's READY=1 promises.
+    let stopping = match systemd::stopping_on_signal() {
+        Ok(task) => task,
+        Err(e) => return fatal(format!("signal handling failed: {e}")),
+    };
+    systemd::ready(&format!(
+        "serving: proxy {}{}, api {}",
+        running.proxy_addr,
+        running
+            .standby_addr
+            .map_or(String::new(), |s| format!(", standby {s}")),
+        running.api_addr
+    ));
+    let _watchdog = systemd::Watchdog::start();
+    let result = running.run_until_signal().await;
+    stopping.abort();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fatal(format!("signal handling failed: {e}")),
     }
@@ -130,7 +191,7 @@ async fn demo(n: usize, listen: SocketAddr, standby: SocketAddr, api: SocketAddr
     };
     let password = "switchboard";
     let config = control.config(listen, Some(standby), api, password);
-    let running = match runner::start(config, Some(control.api_routes())).await {
+    let running = match runner::start(config, None, Some(control.api_routes())).await {
         Ok(r) => r,
         Err(StartError::Config(e)) | Err(StartError::Fatal(e)) => return fatal(e),
     };

@@ -5,7 +5,8 @@
 // in milliseconds) and a fresh snapshot is fetched at most every 250 ms while
 // events arrive. Nothing polls when the cluster is idle. When the stream
 // drops, the page says so, reconnects with backoff and resyncs; a restarted
-// server (new `startedAt`) starts a new event epoch.
+// server (new `startedAt`) starts a new event epoch. The stream also carries one `history`
+// frame per sample for the 15-minute charts, which charts.js (loaded first) draws.
 'use strict';
 
 // ---- Small helpers ----------------------------------------------------------
@@ -157,7 +158,7 @@ let source = null;
 let syncing = null; // events queued while a resync runs
 
 function connect() {
-  source = new EventSource('v0/events/stream');
+  source = new EventSource('v0/events/stream?history=1');
   source.onopen = onOpen;
   source.onerror = onDrop;
   const handler = (m) => {
@@ -166,6 +167,7 @@ function connect() {
     if (syncing) syncing.push(ev); else onEvent(ev, false);
   };
   for (const t of EVENT_TYPES) source.addEventListener(t, handler);
+  source.addEventListener('history', (m) => Charts.sample(m.data));
   source.onmessage = handler;
   // The server lost events for us (we lagged): rebuild from the state it sends.
   source.addEventListener('resync', (m) => {
@@ -180,6 +182,7 @@ async function onOpen() {
   try {
     adoptState(await api('GET', 'v0/state'));
     await fetchBacklog();
+    Charts.load();
     if (wasDown) fetchDemo();
   } catch (e) {
     toast(`Could not load the state: ${e.message}`, 'error');

@@ -4,12 +4,14 @@
 //! Owns which paths are assets (`/` is `index.html`), their content types,
 //! and the path check for the override directory: only plain relative path
 //! components, never `..`, an absolute path or a hidden file. It serves
-//! nothing but files and never lists a directory.
+//! nothing but files and never lists a directory. Another method than GET
+//! or HEAD on a file that exists is `405` with `Allow: GET,HEAD`, as on
+//! every other known path.
 
 use std::path::{Component, Path, PathBuf};
 
 use axum::extract::State;
-use axum::http::{header, Uri};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
@@ -26,6 +28,11 @@ const EMBEDDED: &[(&str, &str, &[u8])] = &[
         "app.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/app.js"),
+    ),
+    (
+        "charts.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/charts.js"),
     ),
     (
         "style.css",
@@ -84,6 +91,35 @@ fn file_response(name: &str, bytes: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// Whether `GET uri` would serve a file (an embedded one, or one of
+/// `api.static_dir`).
+pub(crate) async fn exists(app: &App, uri: &Uri) -> bool {
+    let Some(name) = asset_name(uri.path()) else {
+        return false;
+    };
+    if let Some(dir) = &app.ctx.config.get().api.static_dir {
+        return tokio::fs::metadata(dir.join(&name))
+            .await
+            .is_ok_and(|m| m.is_file());
+    }
+    let name = name.to_string_lossy();
+    EMBEDDED.iter().any(|(n, _, _)| *n == name)
+}
+
+/// The `405` for another method than GET or HEAD on a file.
+pub(crate) fn method_not_allowed() -> Response {
+    let mut response = ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        error: "method not allowed".into(),
+        field: None,
+    }
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+    response
+}
+
 /// The handler behind the fallback for `GET` paths that are not API routes:
 /// an asset, or a JSON 404.
 pub(crate) async fn serve_asset(State(app): State<App>, uri: Uri) -> Response {
@@ -93,7 +129,7 @@ pub(crate) async fn serve_asset(State(app): State<App>, uri: Uri) -> Response {
         return not_found();
     };
     let name_str = name.to_string_lossy().into_owned();
-    if let Some(dir) = &app.ctx.config.api.static_dir {
+    if let Some(dir) = &app.ctx.config.get().api.static_dir {
         let path = dir.join(&name);
         return match tokio::fs::read(&path).await {
             Ok(bytes) => file_response(&name_str, bytes),

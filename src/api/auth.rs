@@ -2,7 +2,8 @@
 //!
 //! Owns which route families are open ([`Policy::access`]), the redirect to
 //! https for requests whose `X-Forwarded-Proto` values are not all `https`
-//! (checked before auth), the constant-time credential check, and the
+//! (checked before auth; not on a TLS listener, whose requests are https
+//! already), the constant-time credential check, and the
 //! [`Caller`] every handler can read to name the actor of a change. It must
 //! never log, echo or store an `Authorization` value or a password: failures
 //! are logged at debug level with the path and the peer address only.
@@ -17,8 +18,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use subtle::{Choice, ConstantTimeEq};
 
+use arc_swap::ArcSwap;
+
 use super::error::ApiError;
-use switchboard_config::ApiConfig;
+use switchboard_config::{ApiConfig, Config};
+use switchboard_core::live_config::LiveConfig;
 
 /// Which route families answer without credentials.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,6 +45,15 @@ pub(crate) enum Access {
 }
 
 impl Policy {
+    /// The policy `config` asks for.
+    pub(crate) fn of(config: &Config) -> Policy {
+        Policy {
+            public_reads: config.api.public_reads,
+            public_metrics: config.api.public_metrics,
+            public_traffic_monitor: config.traffic_monitor.public,
+        }
+    }
+
     /// The access rule for one request. Anything that changes state
     /// (every method but GET and HEAD) is protected unless it is a Traffic
     /// Monitor path, and those only answer GET.
@@ -178,14 +191,52 @@ fn redirect_to_https(request: &Request) -> Response {
     }
 }
 
-/// Middleware: `force_https`, then credentials as the [`Policy`] demands;
-/// every request that passes carries a [`Caller`].
+/// The guard of the configuration in force: rebuilt on the first request
+/// after a reload, so new credentials and rules apply from the next request.
+pub(crate) struct LiveGuard {
+    config: LiveConfig,
+    cached: ArcSwap<(Arc<Config>, Arc<Guard>)>,
+}
+
+impl LiveGuard {
+    pub(crate) fn new(config: LiveConfig) -> LiveGuard {
+        let current = config.get();
+        let guard = Arc::new(Guard::new(&current.api, Policy::of(&current)));
+        LiveGuard {
+            config,
+            cached: ArcSwap::from_pointee((current, guard)),
+        }
+    }
+
+    /// The guard for the configuration in force now.
+    fn current(&self) -> Arc<Guard> {
+        let config = self.config.get();
+        let cached = self.cached.load();
+        if Arc::ptr_eq(&cached.0, &config) {
+            return cached.1.clone();
+        }
+        let guard = Arc::new(Guard::new(&config.api, Policy::of(&config)));
+        self.cached.store(Arc::new((config, guard.clone())));
+        guard
+    }
+}
+
+/// Marks a request that arrived on a TLS listener (`server` adds it): it
+/// is https already, so `force_https` does not redirect it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OverTls;
+
+/// Middleware: `force_https` (not for a request [`OverTls`]), then
+/// credentials as the [`Policy`] demands; every request that passes
+/// carries a [`Caller`].
 pub(crate) async fn guard(
-    State(guard): State<Arc<Guard>>,
+    State(live): State<Arc<LiveGuard>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    if guard.force_https && !forwarded_https(request.headers()) {
+    let guard = live.current();
+    let over_tls = request.extensions().get::<OverTls>().is_some();
+    if guard.force_https && !over_tls && !forwarded_https(request.headers()) {
         return redirect_to_https(&request);
     }
     let addr = request

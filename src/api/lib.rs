@@ -10,7 +10,13 @@
 //! `bool_param` (control inputs), `views` and `switchboard_v0` (the Go
 //! switchboard's `/v0`), `state` and `sse` (the read model and its stream),
 //! `tm_model` and `traffic_monitor` (Traffic Monitor), `metrics`,
-//! `springboard`, `assets` and `demo`. Handlers read the combiner's snapshot,
+//! `history` (the dashboard charts' 15 minutes of samples, taken on the API
+//! thread), `openapi` (the OpenAPI document of the API listener,
+//! `GET /v0/openapi.json`), `springboard`, `assets` and `demo`; `tls` and `tls_listener` (the API
+//! and springboard listeners over TLS with `api.tls_cert`; the health and
+//! metrics listeners stay plain HTTP); `server` and `connection` (every
+//! listener's accept loop and connections under the `[api]` limits).
+//! Handlers read the combiner's snapshot,
 //! the cluster truth and the bridge's atomics, and send commands to the
 //! cluster; they never take a lock the data path takes, and nothing here
 //! logs a request header.
@@ -18,9 +24,13 @@
 mod assets;
 mod auth;
 mod bool_param;
+mod connection;
 mod error;
+mod history;
 mod metrics;
+mod openapi;
 mod params;
+mod reload;
 mod rfc3339;
 mod server;
 mod springboard;
@@ -29,6 +39,8 @@ mod state;
 mod switchboard_v0;
 #[cfg(test)]
 pub(crate) mod test_support;
+mod tls;
+mod tls_listener;
 mod tm_model;
 mod traffic_monitor;
 mod views;
@@ -49,18 +61,21 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 
-use auth::{Guard, Policy};
+use auth::LiveGuard;
 use error::ApiError;
-use switchboard_config::Config;
+pub use params::parse_control_params;
 use switchboard_core::cluster::Cluster;
 use switchboard_core::combiner::Combiner;
+use switchboard_core::live_config::LiveConfig;
 use switchboard_core::RouteProgress;
+pub use tls::TlsHandle;
 
 /// Everything a handler may read or command.
 #[derive(Clone)]
 pub struct ApiContext {
-    /// The validated configuration.
-    pub config: Arc<Config>,
+    /// The configuration in force (a reload swaps it; read it per request)
+    /// and the queue of reload requests.
+    pub config: LiveConfig,
     /// The authoritative state and its commands.
     pub cluster: Cluster,
     /// The merged read model.
@@ -99,9 +114,17 @@ pub struct Api {
     stop: CancellationToken,
     /// The `switchboard-api` thread.
     thread: std::thread::JoinHandle<()>,
+    /// The certificate of the TLS listeners, for reloads.
+    tls: TlsHandle,
 }
 
 impl Api {
+    /// The handle that re-reads the API's certificate on a config reload
+    /// ([`TlsHandle::reload`]); cheap to clone, usable from any thread.
+    pub fn tls(&self) -> TlsHandle {
+        self.tls.clone()
+    }
+
     /// Stops accepting API requests now; open requests finish on the API
     /// thread (SSE streams end with the stop signal). Returns at once, so the
     /// proxy's `shutdown_delay` is counted from the signal.
@@ -145,6 +168,12 @@ pub struct AppInner {
     pub stop: CancellationToken,
     /// The registry `/metrics` encodes.
     pub metrics: Registry,
+    /// The last 15 minutes of samples (`GET /v0/history`), filled by
+    /// `history::run` on the API's runtime.
+    pub(crate) history: Arc<history::History>,
+    /// The Traffic Monitor endpoints' own state (their event log, fed by
+    /// `traffic_monitor::follow` on the API's runtime; the CrConfig file).
+    pub(crate) traffic_monitor: traffic_monitor::TmState,
 }
 
 impl Deref for App {
@@ -157,28 +186,26 @@ impl Deref for App {
 impl App {
     /// The shared state of all routers.
     pub fn new(ctx: ApiContext, stop: CancellationToken) -> App {
-        let standby_port = ctx.config.proxy.standby_listen.is_some();
-        let metrics = metrics::registry(ctx.combiner.clone(), ctx.cluster.clone(), standby_port);
+        let metrics = metrics::registry(ctx.combiner.clone(), ctx.config.clone());
+        let baseline = history::Reading::now(&ctx.combiner);
+        let history = Arc::new(history::History::new(baseline));
+        let traffic_monitor = traffic_monitor::TmState::new(&ctx);
         App {
-            inner: Arc::new(AppInner { ctx, stop, metrics }),
-        }
-    }
-
-    /// The access policy of the API listener.
-    fn policy(&self) -> Policy {
-        let c = &self.ctx.config;
-        Policy {
-            public_reads: c.api.public_reads,
-            public_metrics: c.api.public_metrics,
-            public_traffic_monitor: c.traffic_monitor.public,
+            inner: Arc::new(AppInner {
+                ctx,
+                stop,
+                metrics,
+                history,
+                traffic_monitor,
+            }),
         }
     }
 }
 
 /// Wraps routes (and `extra`, routes of another part) in the standard
 /// layers: body limit, guard, JSON errors, compression (outermost).
-fn layered(router: Router<App>, extra: Option<Router>, app: &App, policy: Policy) -> Router {
-    let guard = Arc::new(Guard::new(&app.ctx.config.api, policy));
+fn layered(router: Router<App>, extra: Option<Router>, app: &App) -> Router {
+    let guard = Arc::new(LiveGuard::new(app.ctx.config.clone()));
     let mut router = router.with_state(app.clone());
     if let Some(extra) = extra {
         router = router.merge(extra);
@@ -195,17 +222,23 @@ pub fn api_router(app: &App) -> Router {
     let routes = Router::new()
         .merge(switchboard_v0::routes())
         .merge(state::routes())
+        .merge(reload::routes())
+        .merge(history::routes())
+        .merge(openapi::routes())
         .merge(sse::routes())
         .merge(traffic_monitor::routes())
         .route("/metrics", get(metrics::scrape));
     let extra = app.ctx.extra_routes.clone();
-    layered(routes.fallback(fallback), extra, app, app.policy())
+    layered(routes.fallback(fallback), extra, app)
 }
 
-/// Unknown paths: dashboard assets for GET and HEAD, else a JSON 404.
+/// Unknown paths: dashboard assets for GET and HEAD, a JSON 405 for
+/// another method on an asset, else a JSON 404.
 async fn fallback(state: State<App>, method: Method, uri: Uri) -> Response {
     if method == Method::GET || method == Method::HEAD {
         assets::serve_asset(state, uri).await
+    } else if assets::exists(&state, &uri).await {
+        assets::method_not_allowed()
     } else {
         not_found(uri).await
     }
@@ -232,7 +265,7 @@ pub fn aggregator_router(app: &App) -> Router {
     let routes = Router::new()
         .route("/", get(springboard::page))
         .fallback(not_found);
-    layered(routes, None, app, app.policy())
+    layered(routes, None, app)
 }
 
 /// The health port: any method and path → 200 with an empty body, no auth.
@@ -245,9 +278,16 @@ pub fn health_router() -> Router {
 pub async fn serve(ctx: ApiContext) -> std::io::Result<Api> {
     let stop = CancellationToken::new();
     let app = App::new(ctx, stop.clone());
-    let api_cfg = &app.ctx.config.api;
+    let config = app.ctx.config.get();
+    let api_cfg = &config.api;
+    let (acceptor, tls) = tls::setup(api_cfg.tls.as_ref()).map_err(std::io::Error::other)?;
     let mut bound = Vec::new();
-    let (api, b) = server::bind("api.listen", api_cfg.listen, api_router(&app))?;
+    let (api, b) = server::bind(
+        "api.listen",
+        api_cfg.listen,
+        api_router(&app),
+        acceptor.clone(),
+    )?;
     bound.push(b);
     let mut listeners = ApiListeners {
         api,
@@ -256,24 +296,35 @@ pub async fn serve(ctx: ApiContext) -> std::io::Result<Api> {
         aggregator: None,
     };
     if let Some(addr) = api_cfg.health_listen {
-        let (local, b) = server::bind("api.health_listen", addr, health_router())?;
+        let (local, b) = server::bind("api.health_listen", addr, health_router(), None)?;
         listeners.health = Some(local);
         bound.push(b);
     }
     if let Some(addr) = api_cfg.metrics_listen {
-        let (local, b) = server::bind("api.metrics_listen", addr, metrics_router(&app))?;
+        let (local, b) = server::bind("api.metrics_listen", addr, metrics_router(&app), None)?;
         listeners.metrics = Some(local);
         bound.push(b);
     }
     if let Some(addr) = api_cfg.aggregator_listen {
-        let (local, b) = server::bind("api.aggregator_listen", addr, aggregator_router(&app))?;
+        let (local, b) = server::bind(
+            "api.aggregator_listen",
+            addr,
+            aggregator_router(&app),
+            acceptor.clone(),
+        )?;
         listeners.aggregator = Some(local);
         bound.push(b);
     }
-    let thread = server::spawn(bound, stop.clone())?;
+    let sampler = history::run(app.history.clone(), app.ctx.combiner.clone(), stop.clone());
+    let follower = traffic_monitor::follow(app.clone());
+    let background = async move {
+        futures::join!(sampler, follower);
+    };
+    let thread = server::spawn(bound, app.ctx.config.clone(), background, stop.clone())?;
     Ok(Api {
         listeners,
         stop,
         thread,
+        tls,
     })
 }

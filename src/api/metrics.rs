@@ -22,8 +22,8 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::App;
 use switchboard_core::bus::{AdminState, PortRole};
-use switchboard_core::cluster::Cluster;
 use switchboard_core::combiner::Combiner;
+use switchboard_core::live_config::LiveConfig;
 
 /// The content type of the OpenMetrics text format.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -32,10 +32,9 @@ pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0
 pub(crate) struct SwitchboardCollector {
     /// The read model every series comes from (one snapshot per scrape).
     combiner: Combiner,
-    /// The probe latency histograms (their own atomics, not in the snapshot).
-    cluster: Cluster,
-    /// Whether the standby port exists (its series are omitted otherwise).
-    standby_port: bool,
+    /// The configuration in force: whether the standby port exists (its
+    /// series are omitted otherwise) and the reload counts.
+    config: LiveConfig,
 }
 
 impl fmt::Debug for SwitchboardCollector {
@@ -45,13 +44,9 @@ impl fmt::Debug for SwitchboardCollector {
 }
 
 /// A registry holding the switchboard collector.
-pub(crate) fn registry(combiner: Combiner, cluster: Cluster, standby_port: bool) -> Registry {
+pub(crate) fn registry(combiner: Combiner, config: LiveConfig) -> Registry {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SwitchboardCollector {
-        combiner,
-        cluster,
-        standby_port,
-    }));
+    registry.register_collector(Box::new(SwitchboardCollector { combiner, config }));
     registry
 }
 
@@ -124,7 +119,7 @@ impl prometheus_client::collector::Collector for SwitchboardCollector {
         let truth = &snap.truth;
         let c = &snap.counts;
         let names: Vec<&str> = truth.backends.iter().map(|b| b.name.as_str()).collect();
-        let ports: &[PortRole] = if self.standby_port {
+        let ports: &[PortRole] = if self.config.get().proxy.standby_listen.is_some() {
             &[PortRole::Active, PortRole::Standby]
         } else {
             &[PortRole::Active]
@@ -223,6 +218,12 @@ impl prometheus_client::collector::Collector for SwitchboardCollector {
             "1 while the active port has a backend",
             flag(truth.active.is_some()),
         )?;
+        gauge(
+            &mut enc,
+            "switchboard_max_sessions",
+            "The session limit in force (proxy.max_sessions, or what the open-file limit allows)",
+            c.max_sessions as i64,
+        )?;
 
         counter(
             &mut enc,
@@ -273,18 +274,28 @@ impl prometheus_client::collector::Collector for SwitchboardCollector {
             Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;
-        for (pos, name) in names.iter().enumerate() {
-            if let Some(h) = self.cluster.probe_latency(pos) {
-                let s = h.snapshot();
-                let labels = [("backend", *name)];
-                m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
-                    s.sum_seconds,
-                    s.count,
-                    &s.buckets,
-                    None,
-                )?;
-            }
+        for (b, name) in truth.backends.iter().zip(&names) {
+            let s = b.handles.latency.snapshot();
+            let labels = [("backend", *name)];
+            m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
+                s.sum_seconds,
+                s.count,
+                &s.buckets,
+                None,
+            )?;
         }
+
+        let (applied, refused) = self.config.reloads();
+        counters(
+            &mut enc,
+            "switchboard_config_reloads",
+            "Configuration reloads by outcome (applied, or refused with nothing changed)",
+            None,
+            &[
+                ([("outcome", "applied")], applied),
+                ([("outcome", "refused")], refused),
+            ],
+        )?;
 
         let uptime = SystemTime::now()
             .duration_since(truth.started_at)
@@ -313,8 +324,9 @@ mod tests {
     #[test]
     fn encodes_every_family_with_pxc_gauge() {
         let (ctx, counters) = context_and_counters(2);
-        counters.open(PortRole::Active, 1).mark_severed();
-        let registry = registry(ctx.combiner.clone(), ctx.cluster.clone(), false);
+        let b1 = ctx.cluster.truth().backends[1].handles.clone();
+        counters.open(b1, PortRole::Active).mark_severed();
+        let registry = registry(ctx.combiner.clone(), ctx.config.clone());
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(text.contains("# HELP backend_sessions_total Gauge of the current sessions from this proxy to a mysql backend\n"));

@@ -12,7 +12,7 @@ use super::App;
 
 /// `GET /` on the aggregator listener.
 pub(crate) async fn page(State(app): State<App>) -> Html<String> {
-    Html(render(&app.ctx.config.api.proxy_uris))
+    Html(render(&app.ctx.config.get().api.proxy_uris))
 }
 
 /// The page for a list of proxy URIs.

@@ -7,8 +7,10 @@
 //! lags on the bus replays the missed events from the ring; if the ring has
 //! lost some too, it first sends one `resync` frame (no `id`) carrying the
 //! current `/v0/state`, so the client rebuilds its view instead of acting on
-//! a gap. Owns only the stream; it never blocks a publisher and ends when
-//! the API stops.
+//! a gap. With `?history=1` the stream also carries one `history` frame
+//! (no `id`) per sample of `history`, so the dashboard's charts follow
+//! without polling. Owns only the stream; it never blocks a publisher and
+//! ends when the API stops.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -23,9 +25,12 @@ use axum::Router;
 use futures::stream::{self, Stream};
 use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::bool_param::{parse_go_bool, SPELLINGS};
 use super::error::ApiError;
+use super::history::History;
 use super::state::query_index;
 use super::wire_event::event_json;
 use super::wire_state::StateView;
@@ -67,6 +72,8 @@ struct Follower {
     last: u64,
     stop: CancellationToken,
     greeted: bool,
+    /// With `?history=1`: the history and its new-sample signal.
+    samples: Option<(Arc<History>, watch::Receiver<u64>)>,
 }
 
 /// `GET /v0/events/stream`.
@@ -79,17 +86,35 @@ async fn stream_events(
         Some(id) => Some(id),
         None => query_index(&uri, "since")?,
     };
-    let follower = Follower::new(
+    let mut follower = Follower::new(
         app.ctx.cluster.bus().clone(),
         app.ctx.combiner.clone(),
         resume,
         app.stop.clone(),
     );
+    if wants_history(&uri)? {
+        follower = follower.with_history(app.history.clone());
+    }
     let frames = stream::unfold(follower, |mut f| async move {
         let frame = f.next_frame().await?;
         Some((Ok(frame), f))
     });
     Ok(Sse::new(frames).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// `?history=<Go bool>`: whether to add the `history` frames; 400 naming
+/// the field when it is not a bool.
+fn wants_history(uri: &Uri) -> Result<bool, ApiError> {
+    let query = uri.query().unwrap_or("");
+    match form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "history") {
+        None => Ok(false),
+        Some((_, v)) => parse_go_bool(&v).ok_or_else(|| {
+            ApiError::bad_field(
+                "history",
+                format!("history must be one of {SPELLINGS}; found {v:?}"),
+            )
+        }),
+    }
 }
 
 /// The `Last-Event-ID` header as an index; unparsable means "no resume".
@@ -151,7 +176,16 @@ impl Follower {
             last: since,
             stop,
             greeted: false,
+            samples: None,
         }
+    }
+
+    /// Also sends a `history` frame for every sample taken from now on.
+    fn with_history(mut self, history: Arc<History>) -> Follower {
+        // A new receiver has seen the current value: the next sample wakes it.
+        let signal = history.subscribe();
+        self.samples = Some((history, signal));
+        self
     }
 
     /// The next frame, or `None` when the stream must end.
@@ -176,6 +210,7 @@ impl Follower {
             let received = tokio::select! {
                 _ = self.stop.cancelled() => return None,
                 r = self.receiver.recv() => r,
+                frame = next_sample(&mut self.samples) => return Some(frame),
             };
             match received {
                 Ok(e) => self.pending.push_back(Pending::Event(e)),
@@ -214,6 +249,20 @@ impl Follower {
         });
         Frame::default().event("resync").data(data.to_string())
     }
+}
+
+/// Waits for the next history sample and makes its frame; never returns
+/// without history (or once the sampler is gone).
+async fn next_sample(samples: &mut Option<(Arc<History>, watch::Receiver<u64>)>) -> Frame {
+    if let Some((history, signal)) = samples {
+        while signal.changed().await.is_ok() {
+            if let Some(sample) = history.latest() {
+                let data = serde_json::to_string(&sample).unwrap_or_default();
+                return Frame::default().event("history").data(data);
+            }
+        }
+    }
+    std::future::pending().await
 }
 
 /// One bus event as a frame.

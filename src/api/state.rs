@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::wire_event::event_json;
-use super::wire_state::StateView;
+use super::wire_state::{ConfigView, StateView};
 use super::App;
 
 /// The read-model routes.
@@ -26,7 +26,9 @@ pub(crate) fn routes() -> Router<App> {
 
 /// `GET /v0/state`: the read model as of now.
 async fn state(State(app): State<App>) -> Json<StateView> {
-    Json(StateView::from(&*app.ctx.combiner.snapshot()))
+    let mut view = StateView::from(&*app.ctx.combiner.snapshot());
+    view.config = Some(ConfigView::of(&app.ctx.config));
+    Json(view)
 }
 
 /// The answer of `GET /v0/events`.
@@ -59,7 +61,8 @@ async fn events(State(app): State<App>, uri: Uri) -> Result<Json<EventsPage>, Ap
 }
 
 /// An event index from the query string (`since=N`); 400 naming the field
-/// when it is not a whole number.
+/// when it is not a whole number (an empty `since=` included: absent is
+/// absent, not empty).
 pub(crate) fn query_index(uri: &Uri, field: &'static str) -> Result<Option<u64>, ApiError> {
     let Some(query) = uri.query() else {
         return Ok(None);
@@ -68,9 +71,6 @@ pub(crate) fn query_index(uri: &Uri, field: &'static str) -> Result<Option<u64>,
     else {
         return Ok(None);
     };
-    if value.is_empty() {
-        return Ok(None);
-    }
     value.parse::<u64>().map(Some).map_err(|_| {
         ApiError::bad_field(
             field,

@@ -8,6 +8,7 @@
 //! touches a socket or a lock of the data path.
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::routing::get;
@@ -20,6 +21,7 @@ use super::views::{self, BackendView, ClusterView};
 use super::App;
 use switchboard_core::bus::AdminState;
 use switchboard_core::cluster::CommandError;
+use switchboard_core::combiner::State as Snapshot;
 
 /// The `/v0` control and compatibility routes.
 pub(crate) fn routes() -> Router<App> {
@@ -37,10 +39,12 @@ async fn list_backends(State(app): State<App>) -> Json<Vec<BackendView>> {
 /// `GET /v0/backends/{name}`: one backend.
 async fn get_backend(
     State(app): State<App>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<BackendView>, ApiError> {
-    let pos = position(&app, &name)?;
-    Ok(Json(views::backend(&app.ctx.combiner.snapshot(), pos)))
+    let name = backend_name(name)?;
+    let snapshot = app.ctx.combiner.snapshot();
+    let pos = position(&snapshot, &name)?;
+    Ok(Json(views::backend(&snapshot, pos)))
 }
 
 /// `GET /v0/cluster`: the reference cluster object.
@@ -87,28 +91,23 @@ async fn patch_cluster(
 /// optional `message`; answers the backend object.
 async fn patch_backend(
     State(app): State<App>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     caller: Option<Extension<Caller>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<BackendView>, ApiError> {
-    let pos = position(&app, &name)?;
+    let name = backend_name(name)?;
+    position(&app.ctx.combiner.snapshot(), &name)?;
     let params = Params::read(&uri, &headers, body).await?;
-    let state = match params.text("state")? {
-        None => {
-            return Err(ApiError::bad_field(
-                "state",
-                "state is required (enabled, drain or disabled)",
-            ))
-        }
-        Some(s) => AdminState::parse(s).ok_or_else(|| {
-            ApiError::bad_field(
-                "state",
-                format!("state must be enabled, drain or disabled; found {s:?}"),
-            )
-        })?,
-    };
+    let state = params
+        .choice("state", "enabled, drain or disabled", |s| {
+            AdminState::parse(s).is_some()
+        })?
+        .and_then(AdminState::parse)
+        .ok_or_else(|| {
+            ApiError::bad_field("state", "state is required (enabled, drain or disabled)")
+        })?;
     let message = params.text("message")?.unwrap_or("");
     let actor = caller.map(|c| c.0).unwrap_or_default().actor();
     app.ctx
@@ -116,14 +115,30 @@ async fn patch_backend(
         .set_admin(&name, state, message, &actor)
         .map_err(command_error)?;
     app.ctx.settle().await;
-    Ok(Json(views::backend(&app.ctx.combiner.snapshot(), pos)))
+    // Looked up again: a reload may have moved it meanwhile.
+    let snapshot = app.ctx.combiner.snapshot();
+    let pos = position(&snapshot, &name)?;
+    Ok(Json(views::backend(&snapshot, pos)))
 }
 
-/// The config position of a backend, or 404 naming it.
-fn position(app: &App, name: &str) -> Result<usize, ApiError> {
-    app.ctx
-        .config
-        .backend_position(name)
+/// The `{name}` of the path, percent-decoded; 400 naming the field when it
+/// does not decode to UTF-8 (no backend can have such a name).
+fn backend_name(name: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    name.map(|Path(name)| name).map_err(|_| {
+        ApiError::bad_field(
+            "name",
+            "the backend name in the path must be valid UTF-8 once percent-decoded",
+        )
+    })
+}
+
+/// The position of a backend in `snapshot`, or 404 naming it.
+fn position(snapshot: &Snapshot, name: &str) -> Result<usize, ApiError> {
+    snapshot
+        .truth
+        .backends
+        .iter()
+        .position(|b| b.name == name)
         .ok_or_else(|| ApiError::not_found(format!("no backend named {name:?}"), Some("name")))
 }
 

@@ -11,6 +11,7 @@ use switchboard_core::bus::Bus;
 use switchboard_core::cluster::{Cluster, OperatorState};
 use switchboard_core::combiner::Combiner;
 use switchboard_core::counters::SessionCounters;
+use switchboard_core::live_config::LiveConfig;
 
 /// A configuration with `n` tcp-checked backends `db-0..` on 127.0.0.1.
 pub(crate) fn config(n: usize) -> Config {
@@ -23,6 +24,9 @@ pub(crate) fn config(n: usize) -> Config {
             drain_timeout: Duration::ZERO,
             sever_on_failover: true,
             refuse_with: RefuseWith::Close,
+            tcp_keepalive: Some(TcpKeepalive::default()),
+            half_close_timeout: DEFAULT_HALF_CLOSE_TIMEOUT,
+            max_sessions: None,
         },
         monitor: MonitorConfig::default(),
         api: ApiConfig {
@@ -40,9 +44,12 @@ pub(crate) fn config(n: usize) -> Config {
                 "proxy-0.example.com".into(),
                 "https://proxy-1.example.com/x".into(),
             ],
+            tls: None,
+            limits: ApiLimits::default(),
         },
         state: StateConfig::default(),
         traffic_monitor: TrafficMonitorConfig::default(),
+        log: LogConfig::default(),
         backends: (0..n)
             .map(|i| BackendConfig {
                 name: format!("db-{i}"),
@@ -63,22 +70,22 @@ pub(crate) fn context(n: usize) -> ApiContext {
 /// A context over [`config`]`(n)` and the counters its read model reads.
 pub(crate) fn context_and_counters(n: usize) -> (ApiContext, Arc<SessionCounters>) {
     let config = config(n);
-    let counters = Arc::new(SessionCounters::new(config.backends.len()));
+    let counters = Arc::new(SessionCounters::new());
     (context_over(config, counters.clone()), counters)
 }
 
 /// A context over the given configuration.
 pub(crate) fn context_with(config: Config) -> ApiContext {
-    let counters = Arc::new(SessionCounters::new(config.backends.len()));
+    let counters = Arc::new(SessionCounters::new());
     context_over(config, counters)
 }
 
 /// A context over `config` whose read model reads `counters`.
 fn context_over(config: Config, counters: Arc<SessionCounters>) -> ApiContext {
     let cluster = Cluster::new(&config, &OperatorState::default(), Bus::new(64, 64));
-    let combiner = Combiner::new(&config, cluster.clone(), counters.clone());
+    let combiner = Combiner::new(cluster.clone(), counters.clone());
     ApiContext {
-        config: Arc::new(config),
+        config: LiveConfig::fixed(config),
         cluster,
         combiner,
         extra_routes: None,

@@ -37,6 +37,9 @@ pub(crate) fn event_json(e: &Event) -> Value {
         EventKind::MonitoringChanged { enabled, actor } => {
             json!({ "enabled": enabled, "actor": actor })
         }
+        EventKind::ConfigReloaded { summary, actor } => {
+            json!({ "summary": summary, "actor": actor })
+        }
         EventKind::BackendStateChanged {
             backend,
             state,

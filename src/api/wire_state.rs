@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::rfc3339;
 use switchboard_core::cluster::CheckRecord;
 use switchboard_core::combiner::{Sessions, State};
+use switchboard_core::live_config::LiveConfig;
 
 /// The whole merged snapshot.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +43,42 @@ pub(crate) struct StateView {
     pub started_at: SystemTime,
     /// The binary's version.
     pub version: &'static str,
+    /// The configuration in force: its checksum, load time and reloads
+    /// (`/v0/state` only; the stream's snapshots leave it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigView>,
+}
+
+/// Which configuration is in force (docs/api.md, "Reload").
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConfigView {
+    /// SHA-256 of the file's bytes, hex; `built-in` for the demo's.
+    pub checksum: String,
+    /// When it was loaded (start or the last applied reload).
+    #[serde(with = "rfc3339")]
+    pub loaded_at: SystemTime,
+    /// The file reloads re-read, if any.
+    pub path: Option<String>,
+    /// Reloads applied since start.
+    pub reloads: u64,
+    /// Reloads refused since start (the file was invalid; nothing changed).
+    pub reloads_refused: u64,
+}
+
+impl ConfigView {
+    /// The view of `live` now.
+    pub(crate) fn of(live: &LiveConfig) -> ConfigView {
+        let loaded = live.loaded();
+        let (reloads, reloads_refused) = live.reloads();
+        ConfigView {
+            checksum: loaded.checksum.clone(),
+            loaded_at: loaded.loaded_at,
+            path: loaded.path.as_ref().map(|p| p.display().to_string()),
+            reloads,
+            reloads_refused,
+        }
+    }
 }
 
 /// Routing on/off.
@@ -176,6 +213,9 @@ pub(crate) struct TotalsView {
     pub bytes_up: u64,
     /// Bytes to clients, of ended sessions.
     pub bytes_down: u64,
+    /// The session limit in force (`proxy.max_sessions`, or the one the
+    /// open-file limit allows): beyond it a client is closed at once.
+    pub max_sessions: u64,
 }
 
 impl From<&State> for StateView {
@@ -230,9 +270,11 @@ impl From<&State> for StateView {
                     .collect(),
                 bytes_up: s.counts.bytes_up,
                 bytes_down: s.counts.bytes_down,
+                max_sessions: s.counts.max_sessions,
             },
             started_at: t.started_at,
             version: s.version,
+            config: None,
         }
     }
 }

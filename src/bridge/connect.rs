@@ -10,27 +10,43 @@
 //! goes on at once and no timer is ever armed; only a handshake still in
 //! flight waits for writability (under the session's connect timeout).
 //!
-//! The socket gets `TCP_NODELAY` before it connects: nothing ever corks.
+//! The socket gets `TCP_NODELAY` before it connects (nothing ever corks),
+//! and the session's TCP keep-alive (`keepalive.rs`), so a backend that
+//! vanishes without a FIN frees the session too.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
+use switchboard_config::TcpKeepalive;
+
+use crate::keepalive;
 use crate::route::BackendAddr;
 
-/// Connects to `addr` with `TCP_NODELAY` set.
-pub(crate) async fn connect(addr: &BackendAddr) -> io::Result<TcpStream> {
+/// Connects to `addr` with `TCP_NODELAY` and `keep_alive` (if any) set.
+pub(crate) async fn connect(
+    addr: &BackendAddr,
+    keep_alive: Option<&TcpKeepalive>,
+) -> io::Result<TcpStream> {
     let stream = match addr.resolved {
-        Some(sa) => return connect_ip(sa).await,
+        Some(sa) => return connect_ip(sa, keep_alive).await,
         None => TcpStream::connect((addr.host.as_str(), addr.port)).await?,
     };
     stream.set_nodelay(true)?;
+    if keep_alive.is_some() {
+        // Validated settings: an error would be the kernel's, never the
+        // backend's, so it must not fail the connect.
+        let _ = keepalive::apply(socket2::SockRef::from(&stream), keep_alive);
+    }
     Ok(stream)
 }
 
 #[cfg(unix)]
-async fn connect_ip(sa: SocketAddr) -> io::Result<TcpStream> {
+async fn connect_ip(sa: SocketAddr, keep_alive: Option<&TcpKeepalive>) -> io::Result<TcpStream> {
     use socket2::{Domain, Protocol, Socket, Type};
     use std::os::fd::AsRawFd;
 
@@ -47,6 +63,10 @@ async fn connect_ip(sa: SocketAddr) -> io::Result<TcpStream> {
         s
     };
     socket.set_nodelay(true)?;
+    if keep_alive.is_some() {
+        // As above: never a reason to fail the connect.
+        let _ = keepalive::apply(socket2::SockRef::from(&socket), keep_alive);
+    }
     match socket.connect(&sa.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -78,8 +98,62 @@ async fn connect_ip(sa: SocketAddr) -> io::Result<TcpStream> {
 }
 
 #[cfg(not(unix))]
-async fn connect_ip(sa: SocketAddr) -> io::Result<TcpStream> {
+async fn connect_ip(sa: SocketAddr, keep_alive: Option<&TcpKeepalive>) -> io::Result<TcpStream> {
     let stream = TcpStream::connect(sa).await?;
     stream.set_nodelay(true)?;
+    if keep_alive.is_some() {
+        let _ = keepalive::apply(socket2::SockRef::from(&stream), keep_alive);
+    }
     Ok(stream)
+}
+
+/// How long the proxy ports stop accepting after a backend connect ran
+/// out of descriptors ([`note_exhaustion`]).
+const EXHAUSTION_PAUSE_MS: u64 = 50;
+
+/// Until when (ms after [`epoch`]) the proxy ports accept nothing; 0: no
+/// pause. Process-wide, as descriptors are.
+static PAUSED_UNTIL_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The moment [`PAUSED_UNTIL_MS`] counts from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// A session's backend connect failed for want of a descriptor: the proxy
+/// ports pause their accepts for [`EXHAUSTION_PAUSE_MS`]. Without it,
+/// every descriptor a closing session frees is taken at once by the next
+/// client in the backlog, whose backend connect fails again: the accept
+/// loop spins through the backlog closing clients, and the API's and the
+/// probes' accepts and connects never find a free descriptor
+/// (tests/faults/exhaustion.rs).
+pub(crate) fn note_exhaustion() {
+    let until = epoch().elapsed().as_millis() as u64 + EXHAUSTION_PAUSE_MS;
+    PAUSED_UNTIL_MS.fetch_max(until, Relaxed);
+}
+
+/// What is left of the pause [`note_exhaustion`] started, if any: one
+/// atomic load while none is in force.
+pub(crate) fn exhaustion_pause() -> Option<Duration> {
+    let until = PAUSED_UNTIL_MS.load(Relaxed);
+    if until == 0 {
+        return None;
+    }
+    let now = epoch().elapsed().as_millis() as u64;
+    if now >= until {
+        // Over: back to the one load (a newer pause keeps its value).
+        let _ = PAUSED_UNTIL_MS.compare_exchange(until, 0, Relaxed, Relaxed);
+        return None;
+    }
+    Some(Duration::from_millis(until - now))
+}
+
+/// Whether a failed connect is this process's own exhaustion (out of
+/// descriptors, buffers or memory) rather than anything the backend did.
+pub(crate) fn is_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }

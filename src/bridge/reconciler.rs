@@ -5,40 +5,55 @@
 //! compared with the truth it applied last. So a reconciler that lagged on
 //! the bus (`RecvError::Lagged`) simply reconciles once more and can never act
 //! on a stale route. Epoch counters in the truth tell it that a failover
-//! happened even when it missed an A → B → A round trip.
+//! happened even when it missed an A → B → A round trip. After a reload that
+//! moved the backends (`Truth::layout`), the table is first rebased onto the
+//! new positions: a kept backend keeps its leases (its sessions flow on), a
+//! backend that left has its leases cancelled.
 //!
 //! It never touches a socket: severing is cancelling leases (`route.rs`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::route::{RouteTable, Routes};
+use crate::route::{BackendAddr, PortRoute, RouteTable, Routes};
+use switchboard_config::{Config, ProxyProtocol};
 use switchboard_core::bus::{AdminState, Event, EventKind, PortRole};
 use switchboard_core::cluster::{Cluster, Truth};
-use switchboard_core::counters::SessionCounters;
+use switchboard_core::live_config::LiveConfig;
+use switchboard_core::BackendHandles;
 
 /// The part of the truth the current route table was built from.
 struct Applied {
     routing_epoch: u64,
     active_epoch: u64,
     standby_epoch: u64,
+    /// By position in the table's backends.
     admin_epochs: Vec<u64>,
+    /// The configuration the table's backend addresses came from.
+    config: Arc<Config>,
 }
 
 /// A drain whose `drain_timeout` ran out: (backend, admin epoch it began in).
-type DrainExpiry = (usize, u64);
+type DrainExpiry = (Arc<BackendHandles>, u64);
+
+/// One lease to cancel, with what to report about it.
+struct Sever {
+    port: PortRole,
+    lease: CancellationToken,
+    backend: Arc<BackendAddr>,
+    reason: String,
+}
 
 /// Runs the reconcile loop until `shutdown`.
 pub(crate) struct RouteReconciler {
     cluster: Cluster,
     routes: Routes,
-    counters: Arc<SessionCounters>,
-    sever_on_failover: bool,
-    drain_timeout: Duration,
+    /// `sever_on_failover`, `drain_timeout` and the backends' addresses, as
+    /// of now.
+    config: LiveConfig,
     applied: Option<Applied>,
     drains: (
         mpsc::UnboundedSender<DrainExpiry>,
@@ -47,19 +62,11 @@ pub(crate) struct RouteReconciler {
 }
 
 impl RouteReconciler {
-    pub(crate) fn new(
-        cluster: Cluster,
-        routes: Routes,
-        counters: Arc<SessionCounters>,
-        sever_on_failover: bool,
-        drain_timeout: Duration,
-    ) -> RouteReconciler {
+    pub(crate) fn new(cluster: Cluster, routes: Routes, config: LiveConfig) -> RouteReconciler {
         RouteReconciler {
             cluster,
             routes,
-            counters,
-            sever_on_failover,
-            drain_timeout,
+            config,
             applied: None,
             drains: mpsc::unbounded_channel(),
         }
@@ -89,7 +96,7 @@ impl RouteReconciler {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                Some((pos, epoch)) = self.drains.1.recv() => self.expire_drain(pos, epoch),
+                Some((backend, epoch)) = self.drains.1.recv() => self.expire_drain(&backend, epoch),
             }
         }
     }
@@ -97,7 +104,10 @@ impl RouteReconciler {
     /// Brings the route table in line with the latest truth.
     fn reconcile(&mut self) {
         let truth = self.cluster.truth();
-        let current = self.routes.load();
+        let config = self.config.get();
+        let loaded = self.routes.load();
+        let mut severs = Vec::new();
+        let current = self.rebase(&loaded, &truth, &config, &mut severs);
         // The message is shared by every table until it changes.
         let routing_message = if *current.routing_message == *truth.routing.message {
             current.routing_message.clone()
@@ -109,11 +119,13 @@ impl RouteReconciler {
             routing_message,
             active: current.active.clone(),
             standby: current.standby.clone(),
+            backends: current.backends.clone(),
+            layout: truth.layout,
             generation: truth.route_generation(),
         };
         table.active.target = truth.active;
         table.standby.target = truth.standby;
-        let mut severs: Vec<(PortRole, usize, String)> = Vec::new();
+        let mut marks: Vec<(PortRole, usize, String)> = Vec::new();
 
         if let Some(applied) = &self.applied {
             let routing_moved = truth.routing_epoch != applied.routing_epoch;
@@ -123,18 +135,18 @@ impl RouteReconciler {
                 let reason = format!("routing off: {}", truth.routing.message);
                 for port in [PortRole::Active, PortRole::Standby] {
                     for pos in 0..truth.backends.len() {
-                        severs.push((port, pos, reason.clone()));
+                        marks.push((port, pos, reason.clone()));
                     }
                 }
             } else {
-                if self.sever_on_failover {
+                if config.proxy.sever_on_failover {
                     port_severs(
                         &truth,
                         &current,
                         PortRole::Active,
                         applied.active_epoch,
                         truth.active_epoch,
-                        &mut severs,
+                        &mut marks,
                     );
                     port_severs(
                         &truth,
@@ -142,7 +154,7 @@ impl RouteReconciler {
                         PortRole::Standby,
                         applied.standby_epoch,
                         truth.standby_epoch,
-                        &mut severs,
+                        &mut marks,
                     );
                 }
                 for (pos, b) in truth.backends.iter().enumerate() {
@@ -152,44 +164,158 @@ impl RouteReconciler {
                     match b.admin {
                         AdminState::Disabled => {
                             let reason = format!("{} disabled by operator", b.name);
-                            severs.push((PortRole::Active, pos, reason.clone()));
-                            severs.push((PortRole::Standby, pos, reason));
+                            marks.push((PortRole::Active, pos, reason.clone()));
+                            marks.push((PortRole::Standby, pos, reason));
                         }
-                        AdminState::Drain => self.start_drain(pos, b.admin_epoch),
+                        AdminState::Drain => {
+                            self.start_drain(b.handles.clone(), b.admin_epoch, &config)
+                        }
                         AdminState::Enabled => {}
                     }
                 }
             }
         }
-        self.sever_and_store(table, severs, &truth);
+        self.sever_and_store(table, marks, severs, &truth, config);
     }
 
-    /// Replaces the leases of `severs` in `table`, stores it, then cancels
-    /// the old leases and tells the bus.
+    /// The current table in `truth`'s layout, and `self.applied` with it:
+    /// after a reload, every kept backend's leases and target move to its
+    /// new position (found by its handles, never by name or position) and
+    /// the leases of every backend that left go to `severs`. The backends'
+    /// addresses are rebuilt whenever the configuration changed.
+    fn rebase(
+        &mut self,
+        loaded: &Arc<RouteTable>,
+        truth: &Truth,
+        config: &Arc<Config>,
+        severs: &mut Vec<Sever>,
+    ) -> Arc<RouteTable> {
+        let same_config = self
+            .applied
+            .as_ref()
+            .is_some_and(|a| Arc::ptr_eq(&a.config, config));
+        if loaded.layout == truth.layout && same_config {
+            return loaded.clone();
+        }
+        let backends: Arc<[BackendAddr]> = truth
+            .backends
+            .iter()
+            .zip(&config.backends)
+            .map(|(t, c)| BackendAddr {
+                name: t.name.clone(),
+                host: t.host.clone(),
+                port: t.port,
+                resolved: t
+                    .host
+                    .parse::<std::net::IpAddr>()
+                    .ok()
+                    .map(|ip| std::net::SocketAddr::new(ip, t.port)),
+                proxy_protocol: c.proxy_protocol == ProxyProtocol::V2,
+                handles: t.handles.clone(),
+            })
+            .collect();
+        if loaded.layout == truth.layout {
+            return Arc::new(RouteTable {
+                backends,
+                ..RouteTable::clone(loaded)
+            });
+        }
+        // Old position of each new one.
+        let old: Vec<Option<usize>> = backends
+            .iter()
+            .map(|b| {
+                loaded
+                    .backends
+                    .iter()
+                    .position(|o| Arc::ptr_eq(&o.handles, &b.handles))
+            })
+            .collect();
+        for (o, gone) in loaded.backends.iter().enumerate() {
+            if old.contains(&Some(o)) {
+                continue;
+            }
+            let backend = Arc::new(gone.clone());
+            for port in [PortRole::Active, PortRole::Standby] {
+                severs.push(Sever {
+                    port,
+                    lease: loaded.port(port).leases[o].clone(),
+                    backend: backend.clone(),
+                    reason: format!("{} removed from the configuration", gone.name),
+                });
+            }
+        }
+        let moved = |route: &PortRoute| PortRoute {
+            target: route
+                .target
+                .and_then(|t| old.iter().position(|o| *o == Some(t))),
+            leases: old
+                .iter()
+                .map(|o| match o {
+                    Some(o) => route.leases[*o].clone(),
+                    None => self.routes.new_lease(),
+                })
+                .collect(),
+        };
+        let table = RouteTable {
+            active: moved(&loaded.active),
+            standby: moved(&loaded.standby),
+            backends,
+            layout: truth.layout,
+            ..RouteTable::clone(loaded)
+        };
+        if let Some(applied) = &mut self.applied {
+            applied.admin_epochs = old
+                .iter()
+                .zip(&truth.backends)
+                .map(|(o, b)| o.map_or(b.admin_epoch, |o| applied.admin_epochs[o]))
+                .collect();
+        }
+        Arc::new(table)
+    }
+
+    /// Replaces the leases of `marks` in `table`, stores it, then cancels
+    /// the old leases (and those of `severs`, backends that left) and tells
+    /// the bus.
     fn sever_and_store(
         &mut self,
         mut table: RouteTable,
-        mut severs: Vec<(PortRole, usize, String)>,
+        mut marks: Vec<(PortRole, usize, String)>,
+        mut severs: Vec<Sever>,
         truth: &Truth,
+        config: Arc<Config>,
     ) {
-        severs.sort_by_key(|(port, pos, _)| (*port as u8, *pos));
-        severs.dedup_by_key(|(port, pos, _)| (*port as u8, *pos));
-        let mut replaced = Vec::with_capacity(severs.len());
-        let mut reports = Vec::new();
-        for (port, pos, reason) in severs {
+        marks.sort_by_key(|(port, pos, _)| (*port as u8, *pos));
+        marks.dedup_by_key(|(port, pos, _)| (*port as u8, *pos));
+        for (port, pos, reason) in marks {
             let lease = std::mem::replace(
                 &mut table.port_mut(port).leases[pos],
                 self.routes.new_lease(),
             );
-            replaced.push(lease);
-            let sessions = self
-                .counters
-                .of(port, pos)
+            severs.push(Sever {
+                port,
+                lease,
+                backend: Arc::new(table.backends[pos].clone()),
+                reason,
+            });
+        }
+        let mut reports = Vec::new();
+        let mut replaced = Vec::with_capacity(severs.len());
+        for sever in severs {
+            let sessions = sever
+                .backend
+                .handles
+                .counts(sever.port)
                 .current
                 .load(std::sync::atomic::Ordering::Relaxed);
             if sessions > 0 {
-                reports.push((port, pos, sessions, reason));
+                reports.push((
+                    sever.port,
+                    sever.backend.name.clone(),
+                    sessions,
+                    sever.reason,
+                ));
             }
+            replaced.push(sever.lease);
         }
         self.routes.store(table, replaced);
         self.applied = Some(Applied {
@@ -197,9 +323,9 @@ impl RouteReconciler {
             active_epoch: truth.active_epoch,
             standby_epoch: truth.standby_epoch,
             admin_epochs: truth.backends.iter().map(|b| b.admin_epoch).collect(),
+            config,
         });
-        for (port, pos, sessions, reason) in reports {
-            let backend = truth.backends[pos].name.clone();
+        for (port, backend, sessions, reason) in reports {
             info!(backend = %backend, port = port.as_str(), sessions, reason = %reason, "severed sessions");
             self.cluster.bus().publish(EventKind::SessionsSevered {
                 backend,
@@ -212,33 +338,41 @@ impl RouteReconciler {
 
     /// Severs a drained backend once `drain_timeout` has passed, unless an
     /// operator changed its state in the meantime.
-    fn start_drain(&self, pos: usize, epoch: u64) {
+    fn start_drain(&self, backend: Arc<BackendHandles>, epoch: u64, config: &Config) {
         let expiries = self.drains.0.clone();
-        let timeout = self.drain_timeout;
+        let timeout = config.proxy.drain_timeout;
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            let _ = expiries.send((pos, epoch));
+            let _ = expiries.send((backend, epoch));
         });
     }
 
-    fn expire_drain(&mut self, pos: usize, epoch: u64) {
+    fn expire_drain(&mut self, backend: &Arc<BackendHandles>, epoch: u64) {
         let truth = self.cluster.truth();
-        let Some(b) = truth.backends.get(pos) else {
+        let Some(pos) = truth
+            .backends
+            .iter()
+            .position(|b| Arc::ptr_eq(&b.handles, backend))
+        else {
             return;
         };
+        let b = &truth.backends[pos];
         if b.admin != AdminState::Drain || b.admin_epoch != epoch {
             return;
         }
+        let config = self.config.get();
         let reason = format!(
             "{} drain timeout ({:?}) expired",
-            b.name, self.drain_timeout
+            b.name, config.proxy.drain_timeout
         );
-        let table = RouteTable::clone(&self.routes.load());
-        let severs = vec![
+        let loaded = self.routes.load();
+        let mut severs = Vec::new();
+        let table = RouteTable::clone(&self.rebase(&loaded, &truth, &config, &mut severs));
+        let marks = vec![
             (PortRole::Active, pos, reason.clone()),
             (PortRole::Standby, pos, reason),
         ];
-        self.sever_and_store(table, severs, &truth);
+        self.sever_and_store(table, marks, severs, &truth, config);
     }
 }
 
@@ -290,91 +424,5 @@ fn current_target(truth: &Truth, port: PortRole) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    //! A lagging reconciler must resync from the truth, never act on a stale
-    //! route: driven on a current-thread runtime so the reconciler provably
-    //! cannot run while a whole failover storm is published at capacity 1.
-
-    use super::*;
-    use switchboard_config::{Config, Format};
-    use switchboard_core::cluster::{OperatorState, ProbeResult};
-
-    fn config() -> Config {
-        let mut text = String::from(
-            "[proxy]\nlisten = \"127.0.0.1:1\"\n[api]\npassword = \"x\"\n[monitor]\ninterval = \"1s\"\n",
-        );
-        for i in 0..3 {
-            text.push_str(&format!(
-                "[[backends]]\nname = \"b{i}\"\nhost = \"127.0.0.1\"\nport = {}\ncheck = {{ kind = \"tcp\" }}\n",
-                10 + i
-            ));
-        }
-        Config::parse(&text, Format::Toml).expect("test config is valid")
-    }
-
-    fn probe(ok: bool) -> ProbeResult {
-        ProbeResult {
-            ok,
-            index: None,
-            reason: if ok { "up" } else { "down" }.into(),
-            latency: Duration::from_millis(1),
-            galera: None,
-        }
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn lagging_reconciler_resyncs_and_severs_every_stale_lease() {
-        let config = config();
-        let cluster = Cluster::new(
-            &config,
-            &OperatorState::default(),
-            switchboard_core::bus::Bus::new(1, 64),
-        );
-        for pos in 0..3 {
-            cluster.apply_probe(pos, probe(true));
-        }
-        let routes = Routes::new(3);
-        let counters = Arc::new(SessionCounters::new(3));
-        let mut reconciler = RouteReconciler::new(
-            cluster.clone(),
-            routes.clone(),
-            counters,
-            true,
-            Duration::ZERO,
-        );
-        let events = cluster.bus().subscribe();
-        reconciler.prime();
-        let first = routes.load();
-        assert_eq!(first.active.target, Some(0));
-        let stale_lease = first.active.leases[0].clone();
-
-        // A → B → A: the reconciler, not yet polled, misses all of it.
-        cluster.apply_probe(0, probe(false));
-        cluster.apply_probe(0, probe(true));
-        assert_eq!(cluster.truth().active, Some(0));
-        assert!(cluster.truth().active_epoch >= 3);
-
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(reconciler.run(events, stop.clone()));
-        assert!(
-            routes
-                .wait_applied(cluster.truth().route_generation(), Duration::from_secs(5))
-                .await,
-            "the reconciler resyncs after lagging"
-        );
-
-        let table = routes.load();
-        assert_eq!(table.active.target, cluster.truth().active);
-        assert_eq!(table.standby.target, cluster.truth().standby);
-        assert!(
-            stale_lease.is_cancelled(),
-            "a session routed before the missed failovers must be severed"
-        );
-        assert!(
-            !table.active.leases[0].is_cancelled(),
-            "new sessions get a live lease"
-        );
-        stop.cancel();
-        task.await.expect("reconciler task ends cleanly");
-    }
-}
+#[path = "reconciler_tests.rs"]
+mod tests;

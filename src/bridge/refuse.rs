@@ -1,5 +1,6 @@
 //! Turning away a connection that cannot be routed (routing off, no active
-//! backend) with `proxy.refuse_with = "mysql-error"` (docs/configuration.md):
+//! backend, `proxy.max_sessions` reached) with `proxy.refuse_with =
+//! "mysql-error"` (docs/configuration.md):
 //! a MySQL error packet in place of the server greeting, saying why, so a
 //! MySQL client prints the reason instead of "Lost connection".
 //!
@@ -14,9 +15,14 @@
 
 use tokio::net::TcpStream;
 
-/// `ER_UNKNOWN_ERROR`: the code of every refusal here. (1040,
-/// `ER_CON_COUNT_ERROR`, is kept for a session limit.)
+/// `ER_UNKNOWN_ERROR`: the code of every refusal here but the session
+/// limit's.
 pub(crate) const ER_UNKNOWN_ERROR: u16 = 1105;
+
+/// `ER_CON_COUNT_ERROR` ("Too many connections"): what a server itself
+/// answers beyond its `max_connections`, so clients and their retry logic
+/// treat `proxy.max_sessions` the same way.
+pub(crate) const ER_CON_COUNT_ERROR: u16 = 1040;
 
 /// The longest message sent, in bytes: clients keep at most 511
 /// (`MYSQL_ERRMSG_SIZE` - 1).
@@ -32,6 +38,8 @@ pub(crate) enum Refusal<'a> {
     RoutingOff(&'a str),
     /// Routing is on but no backend can take the connection.
     NoBackend,
+    /// `proxy.max_sessions` connections are open already.
+    MaxSessions,
 }
 
 /// An error packet, on the stack.
@@ -78,6 +86,10 @@ impl ErrPacket {
             Refusal::NoBackend => {
                 ErrPacket::new(ER_UNKNOWN_ERROR, &["switchboard: no healthy backend"])
             }
+            Refusal::MaxSessions => ErrPacket::new(
+                ER_CON_COUNT_ERROR,
+                &["switchboard: too many connections (proxy.max_sessions reached)"],
+            ),
         }
     }
 
@@ -118,6 +130,16 @@ mod tests {
             text(Refusal::NoBackend).as_deref(),
             Ok("switchboard: no healthy backend")
         );
+        assert_eq!(
+            text(Refusal::MaxSessions).as_deref(),
+            Ok("switchboard: too many connections (proxy.max_sessions reached)")
+        );
+        let code = |why| {
+            let b = ErrPacket::refusal(why).as_bytes().to_vec();
+            u16::from_le_bytes([b[5], b[6]])
+        };
+        assert_eq!(code(Refusal::MaxSessions), 1040);
+        assert_eq!(code(Refusal::NoBackend), 1105);
     }
 
     #[test]

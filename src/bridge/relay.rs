@@ -18,8 +18,13 @@
 //!
 //! Each direction, on EOF, shuts down the write side of the other socket (a
 //! client that half-closes still gets its whole reply) and the other
-//! direction goes on. An error in either direction ends both. `TCP_NODELAY`
-//! is set by the session; nothing here ever corks.
+//! direction goes on, for at most `half_close_timeout`: the one timer of a
+//! session, armed only when its first direction ends, never per read, so a
+//! peer that half-closes and then never finishes cannot hold the session
+//! forever. An error in either direction ends both; that includes the
+//! ETIMEDOUT of a socket whose keep-alive found its peer gone
+//! (`keepalive.rs`). `TCP_NODELAY` is set by the session; nothing here
+//! ever corks.
 //!
 //! [`unless_severed`] runs the relay under the session's lease without
 //! touching the lease's shared locks on every wake-up.
@@ -28,10 +33,11 @@ use std::future::Future;
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::Shutdown;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use futures::task::AtomicWaker;
 use tokio::io::Interest;
@@ -63,19 +69,34 @@ pub(crate) enum Flow {
     Small,
 }
 
-/// Relays until both directions end (Ok) or either fails (Err).
+/// Relays until both directions end (Ok) or either fails (Err), or until
+/// the second direction has not ended `half_close_timeout` after the first
+/// (Err, `TimedOut`).
 pub(crate) async fn relay(
     client: &TcpStream,
     server: &TcpStream,
     transfer: &mut Transfer,
+    half_close_timeout: Duration,
 ) -> io::Result<()> {
-    let (up, down) = (&mut transfer.up, &mut transfer.down);
     let finished = AtomicBool::new(false);
-    tokio::try_join!(
-        pump(client, server, up, &finished),
-        pump(server, client, down, &finished)
-    )?;
-    Ok(())
+    let mut up = pin!(pump(client, server, &mut transfer.up, &finished));
+    let mut down = pin!(pump(server, client, &mut transfer.down, &finished));
+    // Both directions, polled on every wake-up as `try_join!` would; no
+    // timer while both are open.
+    let up_ended = tokio::select! {
+        biased;
+        r = up.as_mut() => { r?; true }
+        r = down.as_mut() => { r?; false }
+    };
+    let rest = if up_ended { down } else { up };
+    // Not registered with the timer if the rest is already done.
+    match tokio::time::timeout(half_close_timeout, rest).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "half-closed for longer than half_close_timeout",
+        )),
+    }
 }
 
 /// Moves `from` → `to` until EOF, then shuts down `to`'s write side,
@@ -118,14 +139,14 @@ async fn copy(from: &TcpStream, to: &TcpStream, moved: &mut u64) -> io::Result<F
     let mut unsent: Vec<u8> = Vec::new();
     loop {
         if !unsent.is_empty() {
-            flush(to, &unsent, moved).await?;
+            flush(from, to, &unsent, moved).await?;
             unsent = Vec::new();
         }
         from.readable().await?;
         match copy_once(from, to, &mut unsent, moved)? {
             Read::Eof if unsent.is_empty() => return Ok(Flow::Eof),
             Read::Eof => {
-                flush(to, &unsent, moved).await?;
+                flush(from, to, &unsent, moved).await?;
                 return Ok(Flow::Eof);
             }
             Read::Full if unsent.is_empty() => return Ok(Flow::Bulk),
@@ -192,20 +213,48 @@ fn copy_once(
     Ok(if got == CHUNK { Read::Full } else { Read::Some })
 }
 
-/// Sends all of `bytes`, waiting for the receiver as needed.
-async fn flush(to: &TcpStream, mut bytes: &[u8], moved: &mut u64) -> io::Result<()> {
+/// Sends all of `bytes` (read from `from`), waiting for the receiver as
+/// needed.
+async fn flush(
+    from: &TcpStream,
+    to: &TcpStream,
+    mut bytes: &[u8],
+    moved: &mut u64,
+) -> io::Result<()> {
     while !bytes.is_empty() {
         match to.try_write(bytes) {
             Ok(n) => {
                 bytes = &bytes[n..];
                 *moved += n as u64;
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => to.writable().await?,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                writable_or_source_failed(to, from).await?
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// Waits until `to` takes bytes again, or fails with `from`'s error when
+/// `from` (whose bytes are waiting for `to`) is reset or timed out
+/// meanwhile. Without it, a client that gives up (a reset, or keep-alive
+/// finding it gone) while its direction waits on a backend that never
+/// reads would go unnoticed: neither direction polls the client's socket
+/// then, and the session would hold both sockets for as long as the
+/// backend keeps its window shut (tests/faults/backends.rs).
+pub(crate) async fn writable_or_source_failed(to: &TcpStream, from: &TcpStream) -> io::Result<()> {
+    tokio::select! {
+        biased;
+        r = to.writable() => r,
+        r = from.ready(Interest::ERROR) => {
+            r?;
+            Err(from
+                .take_error()?
+                .unwrap_or_else(|| io::ErrorKind::ConnectionReset.into()))
+        }
+    }
 }
 
 /// Runs `work` until it finishes (`Some`) or `lease` is cancelled (`None`,

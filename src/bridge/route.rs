@@ -19,9 +19,9 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
 use switchboard_core::bus::PortRole;
-use switchboard_core::RouteProgress;
+use switchboard_core::{BackendHandles, RouteProgress};
 
-/// Where a backend's data port is.
+/// Where a backend's data port is, and the handles its sessions count in.
 #[derive(Debug, Clone)]
 pub(crate) struct BackendAddr {
     pub name: String,
@@ -31,14 +31,16 @@ pub(crate) struct BackendAddr {
     pub resolved: Option<SocketAddr>,
     /// Every connection starts with a PROXY protocol v2 header.
     pub proxy_protocol: bool,
+    /// Its counters and probe requests; the identity a reload keeps.
+    pub handles: Arc<BackendHandles>,
 }
 
 /// The routes of one proxy port.
 #[derive(Debug, Clone)]
 pub(crate) struct PortRoute {
-    /// Position of the backend new sessions go to.
+    /// Position (in the table's `backends`) of the backend new sessions go to.
     pub target: Option<usize>,
-    /// One lease per backend, by config position.
+    /// One lease per backend, by position.
     pub leases: Vec<CancellationToken>,
 }
 
@@ -52,6 +54,12 @@ pub(crate) struct RouteTable {
     pub routing_message: Arc<str>,
     pub active: PortRoute,
     pub standby: PortRoute,
+    /// The backends positions refer to: a session that read this table
+    /// connects to and counts in the backend it decided on, whatever a
+    /// reload does meanwhile.
+    pub backends: Arc<[BackendAddr]>,
+    /// The truth's `layout` the positions belong to.
+    pub layout: u64,
     /// The route generation (`Truth::route_generation`) it was built from.
     pub generation: u64,
 }
@@ -111,18 +119,20 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
-    /// Routing off and no targets until the reconciler's first pass.
-    pub(crate) fn new(backends: usize) -> Routes {
+    /// Routing off and no backends until the reconciler's first pass.
+    pub(crate) fn new() -> Routes {
         let root = CancellationToken::new();
         let port = || PortRoute {
             target: None,
-            leases: (0..backends).map(|_| root.child_token()).collect(),
+            leases: Vec::new(),
         };
         let table = RouteTable {
             routing: false,
             routing_message: Arc::from(""),
             active: port(),
             standby: port(),
+            backends: Arc::from(Vec::new()),
+            layout: u64::MAX,
             generation: 0,
         };
         Routes {

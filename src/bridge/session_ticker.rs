@@ -15,22 +15,23 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use switchboard_core::bus::{Bus, EventKind, PortRole};
-use switchboard_core::counters::SessionCounters;
+use switchboard_core::bus::{EventKind, PortRole};
+use switchboard_core::cluster::Cluster;
+use switchboard_core::BackendHandles;
 
 /// How often the counters are compared.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
 
-/// Last published (opened, closed, severed) per backend and port.
-type Seen = Vec<[(u64, u64, u64); 2]>;
+/// Last published (opened, closed, severed) per port, with the backend's
+/// handles (its identity: a reload may move or remove it).
+type Seen = Vec<(Arc<BackendHandles>, [(u64, u64, u64); 2])>;
 
-pub(crate) async fn run(
-    counters: Arc<SessionCounters>,
-    names: Vec<String>,
-    bus: Bus,
-    stop: CancellationToken,
-) {
-    let mut seen: Seen = vec![[(0, 0, 0); 2]; names.len()];
+/// Publishes the changes of the cluster's backends' counters every tick;
+/// a backend a reload removed is no longer reported (its `sessions_severed`
+/// events said what happened to its sessions).
+pub(crate) async fn run(cluster: Cluster, stop: CancellationToken) {
+    let bus = cluster.bus().clone();
+    let mut seen: Seen = Vec::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -38,21 +39,28 @@ pub(crate) async fn run(
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        for (pos, name) in names.iter().enumerate() {
+        let truth = cluster.truth();
+        let mut next: Seen = Vec::with_capacity(truth.backends.len());
+        for backend in &truth.backends {
+            let last = seen
+                .iter()
+                .find(|(h, _)| Arc::ptr_eq(h, &backend.handles))
+                .map_or([(0, 0, 0); 2], |(_, last)| *last);
+            let mut now_seen = last;
             for (slot, port) in [PortRole::Active, PortRole::Standby]
                 .into_iter()
                 .enumerate()
             {
-                let c = counters.of(port, pos);
+                let c = backend.handles.counts(port);
                 let now = (
                     c.opened.load(Relaxed),
                     c.closed.load(Relaxed),
                     c.severed.load(Relaxed),
                 );
-                let before = std::mem::replace(&mut seen[pos][slot], now);
+                let before = std::mem::replace(&mut now_seen[slot], now);
                 if now != before {
                     bus.publish(EventKind::SessionsChanged {
-                        backend: name.clone(),
+                        backend: backend.name.clone(),
                         port,
                         opened: now.0 - before.0,
                         closed: now.1 - before.1,
@@ -61,6 +69,8 @@ pub(crate) async fn run(
                     });
                 }
             }
+            next.push((backend.handles.clone(), now_seen));
         }
+        seen = next;
     }
 }

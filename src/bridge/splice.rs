@@ -191,9 +191,10 @@ pub(crate) async fn pump(
             continue;
         }
         if sink_full && (source_dry || eof || pipe_full) {
-            // Nothing more can go in until the sink takes some.
+            // Nothing more can go in until the sink takes some (or the
+            // source fails meanwhile: `relay.rs`).
             spins = 0;
-            to.writable().await?;
+            crate::relay::writable_or_source_failed(to, from).await?;
             continue;
         }
         // Progress was made and more may be possible right away.

@@ -60,7 +60,14 @@ const CHECK_CONTEXTS: &[&[(&str, &str)]] = &[
 /// listed keys that exclude it.
 const FILE_FIXTURES: &[(&str, &str, &[&str])] = &[
     ("api.password_file", "pw\n", &["api.password"]),
+    ("api.tls_cert", TEST_API_CERT, &[]),
+    ("api.tls_key", TEST_API_KEY, &[]),
     ("backends[].check.ca", TEST_CA, &[]),
+    (
+        "traffic_monitor.crconfig_file",
+        "{\"stats\": {\"CDN_name\": \"cdn1\", \"date\": 1700000000}}",
+        &[],
+    ),
     (
         "backends[].check.password_file",
         "monitor-pw\n",
@@ -68,9 +75,25 @@ const FILE_FIXTURES: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Keys that need another key with them (both or neither): trying the
+/// first one's example also sets the second from its file fixture.
+const COMPANIONS: &[(&str, &str)] = &[
+    ("api.tls_cert", "api.tls_key"),
+    ("api.tls_key", "api.tls_cert"),
+];
+
 /// Go keys whose example cannot be written in a table cell (a PEM): the
 /// test uses this value instead.
-const GO_FIXTURES: &[(&str, &str)] = &[("GaleraAgentTLS.CA", TEST_CA)];
+const GO_FIXTURES: &[(&str, &str)] = &[
+    ("GaleraAgentTLS.CA", TEST_CA),
+    ("API.TLS.Certificate", TEST_API_CERT),
+    ("API.TLS.PrivateKey", TEST_API_KEY),
+];
+
+/// A self-signed server certificate and its key (P-256, made for tests
+/// only), for `api.tls_cert` and `api.tls_key`.
+const TEST_API_CERT: &str = include_str!("test_api_cert.pem");
+const TEST_API_KEY: &str = include_str!("test_api_key.pem");
 
 /// A self-signed CA certificate (P-256, no key anywhere), for `check.ca`.
 const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
@@ -101,11 +124,12 @@ fn assert_same(what: &str, documented: &BTreeSet<String>, code: &BTreeSet<String
 
 /// Every native key the parser accepts, as the document spells it.
 fn native_keys() -> BTreeSet<String> {
-    let sections: [(&str, &[&str]); 5] = [
+    let sections: [(&str, &[&str]); 6] = [
         ("proxy", PROXY_KEYS),
         ("monitor", MONITOR_KEYS),
         ("api", API_KEYS),
         ("state", STATE_KEYS),
+        ("log", super::log::LOG_KEYS),
         ("traffic_monitor", TRAFFIC_MONITOR_KEYS),
     ];
     let mut keys = BTreeSet::new();
@@ -312,12 +336,26 @@ fn docs_native_examples_are_accepted() {
             continue;
         };
         let (mut value, mut removed) = (example.clone(), Vec::new());
-        if let Some((_, content, excludes)) = FILE_FIXTURES.iter().find(|(k, _, _)| *k == r.key) {
-            let path = dir.0.join(r.key.replace(['[', ']'], ""));
+        let fixture = |key: &str| {
+            let (_, content, excludes) = FILE_FIXTURES.iter().find(|(k, _, _)| *k == key)?;
+            let path = dir.0.join(key.replace(['[', ']'], ""));
             std::fs::write(&path, content).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            value = format!("\"{}\"", path.display());
+            Some((format!("\"{}\"", path.display()), *excludes))
+        };
+        if let Some((path, excludes)) = fixture(&r.key) {
+            value = path;
             removed.extend(excludes.iter().map(|k| split_key(k)));
         }
+        let companions: Vec<(String, String, String)> = COMPANIONS
+            .iter()
+            .filter(|(k, _)| *k == r.key)
+            .map(|(_, other)| {
+                let (path, _) = fixture(other)
+                    .unwrap_or_else(|| panic!("companion `{other}` has no file fixture"));
+                let (table, key) = split_key(other);
+                (table, key, path)
+            })
+            .collect();
         let target = split_key(&r.key);
         let mut problems = Vec::new();
         let accepted = CHECK_CONTEXTS.iter().any(|check| {
@@ -334,6 +372,7 @@ fn docs_native_examples_are_accepted() {
                 })
                 .collect();
             entries.push((target.0.clone(), target.1.clone(), value.clone()));
+            entries.extend(companions.iter().cloned());
             match Config::parse(&render(&entries), Format::Toml) {
                 Ok(_) => true,
                 Err(e) => {

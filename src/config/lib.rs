@@ -7,10 +7,15 @@
 //! return a secret: the API password lives in a [`Secret`] whose `Debug` and
 //! `Display` are redacted.
 
+mod api_tls;
+mod crconfig;
 #[cfg(test)]
 mod docs_tests;
 mod duration;
+mod keepalive;
+mod limits;
 mod listen;
+mod log;
 mod mysql_check;
 mod native;
 mod native_backends;
@@ -24,7 +29,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use api_tls::ApiTls;
+pub use crconfig::{
+    check_crconfig, crconfig_from_bytes, read_crconfig, CrConfigDoc, CrConfigFile, CrConfigStats,
+    FileStamp,
+};
 pub use duration::parse_duration;
+pub use limits::{
+    ApiLimits, DEFAULT_API_HEADER_TIMEOUT, DEFAULT_API_MAX_CONNECTIONS,
+    DEFAULT_API_MAX_HEADER_BYTES, DEFAULT_API_REQUEST_TIMEOUT,
+};
+pub use log::{LogConfig, LOG_LEVELS};
 pub use mysql_check::{MysqlCheck, MysqlTls, CHECK_PASSWORD_ENV};
 pub use native::PASSWORD_ENV;
 pub use problems::{ConfigErrors, Problem, Problems};
@@ -41,6 +56,8 @@ pub struct Config {
     pub api: ApiConfig,
     pub state: StateConfig,
     pub traffic_monitor: TrafficMonitorConfig,
+    /// `[log]`: the level the file asks for, if any.
+    pub log: LogConfig,
     /// In config order; a backend's position here is its tie-breaker in the
     /// election and its default index.
     pub backends: Vec<BackendConfig>,
@@ -58,6 +75,51 @@ pub struct ProxyConfig {
     pub sever_on_failover: bool,
     /// What a client whose connection cannot be routed gets.
     pub refuse_with: RefuseWith,
+    /// `tcp_keepalive` with its interval and count: TCP keep-alive on both
+    /// sockets of every session, so a client or backend that vanished
+    /// without a FIN (a host that lost power, a dropped NAT entry) frees
+    /// its session instead of holding it forever. `None`: off
+    /// (`tcp_keepalive = "0s"`).
+    pub tcp_keepalive: Option<TcpKeepalive>,
+    /// How long a session may stay half-closed: once one direction has
+    /// ended (its FIN arrived and was passed on), the session is closed if
+    /// the other has not ended within this time.
+    pub half_close_timeout: Duration,
+    /// Sessions open at once on both proxy ports, counted from the accept
+    /// (connecting ones too); a client beyond it is closed at once (with a
+    /// MySQL error 1040 under `refuse_with = "mysql-error"`), never
+    /// queued. `None`: derived from the open-file limit by the bridge.
+    pub max_sessions: Option<u64>,
+}
+
+/// `proxy.half_close_timeout` when the file sets none (both formats).
+pub const DEFAULT_HALF_CLOSE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The kernel's TCP keep-alive settings of a session's sockets. Linux
+/// counts them in whole seconds, so they are whole seconds here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// Idle time before the first probe (`TCP_KEEPIDLE`).
+    pub idle: Duration,
+    /// Time between unanswered probes (`TCP_KEEPINTVL`).
+    pub interval: Duration,
+    /// Unanswered probes after which the connection is dead
+    /// (`TCP_KEEPCNT`): the session ends with ETIMEDOUT.
+    pub count: u32,
+}
+
+/// What Go's `net` package gives every connection of the Go switchboard
+/// (15 s idle, 15 s between probes, and Linux's 9 probes), so that a
+/// migrated deployment detects a vanished peer just as fast: within
+/// 15 s + 9 × 15 s = 2.5 min. It applies to the Go switchboard format too.
+impl Default for TcpKeepalive {
+    fn default() -> Self {
+        TcpKeepalive {
+            idle: Duration::from_secs(15),
+            interval: Duration::from_secs(15),
+            count: 9,
+        }
+    }
 }
 
 /// `proxy.refuse_with`: how a connection that cannot be routed (routing
@@ -123,6 +185,12 @@ pub struct ApiConfig {
     pub aggregator_listen: Option<SocketAddr>,
     /// Links shown on the springboard page (switchboard's `API.ProxyURIs`).
     pub proxy_uris: Vec<String>,
+    /// Serve the API and springboard listeners over TLS with this
+    /// certificate (`api.tls_cert`/`tls_key`, pxc's `API.TLS`); `None`:
+    /// plain HTTP. The health and metrics listeners are plain HTTP always.
+    pub tls: Option<ApiTls>,
+    /// Connections, header size and request time on each listener.
+    pub limits: ApiLimits,
 }
 
 /// `[state]`: where operator state survives restarts.
@@ -137,6 +205,9 @@ pub struct TrafficMonitorConfig {
     pub cluster: String,
     pub publish: Publish,
     pub public: bool,
+    /// The Traffic Router configuration served at `/publish/CrConfig`
+    /// (`crconfig_file`), checked at load; `None`: that path is a 404.
+    pub crconfig: Option<CrConfigFile>,
 }
 
 /// docs/configuration.md defaults: cluster `db`, publish health, no auth.
@@ -146,6 +217,7 @@ impl Default for TrafficMonitorConfig {
             cluster: "db".into(),
             publish: Publish::Health,
             public: true,
+            crconfig: None,
         }
     }
 }

@@ -10,10 +10,14 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::api_tls::read_native as read_api_tls;
+use super::keepalive::read_keepalive;
+use super::limits::{read_api_limits, read_max_sessions};
 use super::listen::{check_collisions, parse_listen};
 use super::native_backends::read_backends;
 use super::tree::{Field, Reader, Style};
@@ -29,6 +33,7 @@ pub(crate) const ROOT_KEYS: &[&str] = &[
     "api",
     "state",
     "traffic_monitor",
+    "log",
     "backends",
 ];
 pub(crate) const PROXY_KEYS: &[&str] = &[
@@ -39,6 +44,11 @@ pub(crate) const PROXY_KEYS: &[&str] = &[
     "drain_timeout",
     "sever_on_failover",
     "refuse_with",
+    "tcp_keepalive",
+    "tcp_keepalive_interval",
+    "tcp_keepalive_count",
+    "half_close_timeout",
+    "max_sessions",
 ];
 pub(crate) const MONITOR_KEYS: &[&str] = &[
     "interval",
@@ -62,9 +72,15 @@ pub(crate) const API_KEYS: &[&str] = &[
     "metrics_listen",
     "aggregator_listen",
     "proxy_uris",
+    "tls_cert",
+    "tls_key",
+    "max_connections",
+    "header_timeout",
+    "request_timeout",
+    "max_header_bytes",
 ];
 pub(crate) const STATE_KEYS: &[&str] = &["file"];
-pub(crate) const TRAFFIC_MONITOR_KEYS: &[&str] = &["cluster", "publish", "public"];
+pub(crate) const TRAFFIC_MONITOR_KEYS: &[&str] = &["cluster", "publish", "public", "crconfig_file"];
 
 /// Every listener read so far, by path, for the collision check.
 type Listeners = Vec<(String, SocketAddr)>;
@@ -102,6 +118,7 @@ pub(crate) fn parse_in(
     let api = read_api(&root.table("api", &mut p), env, &mut listeners, &mut p);
     let state = read_state(&root.table("state", &mut p), &mut p);
     let traffic_monitor = read_traffic_monitor(&root.table("traffic_monitor", &mut p), &mut p);
+    let log = log::read_log(&root.table("log", &mut p), &mut p);
     let backends = read_backends(&root, env, &mut p);
     check_collisions(&listeners, &mut p);
     p.into_result()?;
@@ -112,6 +129,7 @@ pub(crate) fn parse_in(
             api,
             state,
             traffic_monitor,
+            log,
             backends,
         }),
         // Every path to None records a problem, so this is never reached.
@@ -209,6 +227,10 @@ fn read_proxy(r: &Reader<'_>, listeners: &mut Listeners, p: &mut Problems) -> Op
             )),
         })
         .or(RefuseWith::default());
+    let tcp_keepalive = read_keepalive(r, p);
+    let half_close_timeout =
+        positive_duration(r, "half_close_timeout", DEFAULT_HALF_CLOSE_TIMEOUT, p);
+    let max_sessions = read_max_sessions(r, p);
     Some(ProxyConfig {
         listen: listen_addr?,
         standby_listen,
@@ -217,6 +239,9 @@ fn read_proxy(r: &Reader<'_>, listeners: &mut Listeners, p: &mut Problems) -> Op
         drain_timeout,
         sever_on_failover,
         refuse_with,
+        tcp_keepalive,
+        half_close_timeout,
+        max_sessions,
     })
 }
 
@@ -260,6 +285,8 @@ fn read_api(
     let public_metrics = r.bool("public_metrics", p).or(false);
     let static_dir = r.file_path("static_dir", p).opt();
     let proxy_uris = r.strings("proxy_uris", p).or(Vec::new());
+    let tls = read_api_tls(r, p);
+    let limits = read_api_limits(r, p);
     // Every key is read above, before `?` can return early.
     Some(ApiConfig {
         listen: listen_addr,
@@ -273,6 +300,8 @@ fn read_api(
         metrics_listen,
         aggregator_listen,
         proxy_uris,
+        tls,
+        limits,
     })
 }
 
@@ -357,10 +386,21 @@ fn read_traffic_monitor(r: &Reader<'_>, p: &mut Problems) -> TrafficMonitorConfi
             )),
         })
         .or(d.publish);
+    let crconfig = r
+        .file_path("crconfig_file", p)
+        .check(&r.path("crconfig_file"), p, |path| {
+            let initial = read_crconfig(&path)?;
+            Ok(CrConfigFile {
+                path,
+                initial: Arc::new(initial),
+            })
+        })
+        .opt();
     TrafficMonitorConfig {
         cluster: text(r, "cluster", p).or(d.cluster),
         publish,
         public: r.bool("public", p).or(d.public),
+        crconfig,
     }
 }
 

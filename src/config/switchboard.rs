@@ -8,10 +8,11 @@
 //! `StatusLog` is accepted and ignored (state changes are always logged).
 //! pxc's `GaleraAgentTLS.{Enabled, CA, ServerName}` turns every galera check
 //! into an `https://` one verified with that inline PEM CA and server name;
-//! pxc's `API.TLS.Enabled: true` is an error (the API is not served over TLS
-//! yet), never silently ignored. Everything the format cannot express takes
-//! the docs/configuration.md defaults. It must never put the password, a PEM or a private
-//! key into a message.
+//! pxc's `API.TLS.{Enabled, Certificate, PrivateKey}` (inline PEMs, checked
+//! in `api_tls.rs`) serves the API and springboard listeners over TLS.
+//! Everything the format cannot express takes the docs/configuration.md
+//! defaults. It must never put the password, a PEM or a private key into a
+//! message.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::api_tls::read_go as read_api_tls;
 use super::listen::{check_collisions, resolve_host};
 use super::tls::check_server_name;
 use super::tree::{Field, Reader, Style};
@@ -103,7 +105,7 @@ fn from_doc(doc: &Value) -> Result<Config, ConfigErrors> {
     let password = req_text(&api, "Password", &mut p);
     let force_https = api.bool("ForceHttps", &mut p).or(false);
     let proxy_uris = api.strings("ProxyURIs", &mut p).or(Vec::new());
-    read_api_tls(&api.table("TLS", &mut p), &mut p);
+    let api_tls = read_api_tls(&api.table("TLS", &mut p), &mut p);
 
     let health_port = req_port(&root, "HealthPort", &mut p);
     let static_dir = root
@@ -182,6 +184,10 @@ fn from_doc(doc: &Value) -> Result<Config, ConfigErrors> {
             drain_timeout: Duration::ZERO,
             sever_on_failover: true,
             refuse_with: RefuseWith::Close,
+            // Go's net defaults, which the Go switchboard's sockets had.
+            tcp_keepalive: Some(TcpKeepalive::default()),
+            half_close_timeout: DEFAULT_HALF_CLOSE_TIMEOUT,
+            max_sessions: None,
         },
         monitor: MonitorConfig {
             interval: timeout / 5,
@@ -200,9 +206,12 @@ fn from_doc(doc: &Value) -> Result<Config, ConfigErrors> {
             metrics_listen,
             aggregator_listen: Some(at(aggregator_port)),
             proxy_uris,
+            tls: api_tls,
+            limits: ApiLimits::default(),
         },
         state: StateConfig::default(),
         traffic_monitor: TrafficMonitorConfig::default(),
+        log: LogConfig::default(),
         backends,
     })
 }
@@ -248,18 +257,6 @@ fn read_galera_agent_tls(r: &Reader<'_>, p: &mut Problems) -> Option<HttpTls> {
         _ => None,
     };
     Some(HttpTls { ca, server_name })
-}
-
-/// pxc's `API.TLS`: `Enabled: false` (or absent) is accepted; `Enabled:
-/// true` cannot be honoured yet, so it is an error rather than an API that
-/// silently answers in plain HTTP. The key and certificate are never read.
-fn read_api_tls(r: &Reader<'_>, p: &mut Problems) {
-    if r.bool("Enabled", p).or(false) {
-        p.push(
-            r.path("Enabled"),
-            "serving the API over TLS is not supported yet; set it to false (or remove API.TLS)",
-        );
-    }
 }
 
 /// `Proxy.Backends`: at least one, each with all five fields; names must be

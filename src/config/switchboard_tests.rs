@@ -367,8 +367,10 @@ fn galera_agent_tls_needs_a_parsable_ca() {
     );
 }
 
+/// pxc's `API.TLS` on top of `GO_YAML` (its mapping is tested in
+/// `api_tls_tests.rs`): a bad PEM is reported without the key's bytes.
 #[test]
-fn api_tls_enabled_is_refused_and_disabled_is_accepted() {
+fn api_tls_with_a_bad_certificate_is_refused_and_disabled_is_accepted() {
     let secret_key =
         "      -----BEGIN PRIVATE KEY-----\n      c2VjcmV0\n      -----END PRIVATE KEY-----\n";
     let api_tls = |enabled: bool| {
@@ -380,8 +382,8 @@ fn api_tls_enabled_is_refused_and_disabled_is_accepted() {
         )
     };
     let e = err(parse_yaml(&api_tls(true)));
-    assert_eq!(e.paths(), vec!["API.TLS.Enabled"]);
-    assert!(e.to_string().contains("not supported yet"), "{e}");
+    assert_eq!(e.paths(), vec!["API.TLS.Certificate"]);
+    assert!(e.to_string().contains("no PEM certificate found"), "{e}");
     assert!(
         !e.to_string().contains("c2VjcmV0"),
         "the key never shows: {e}"

@@ -1,13 +1,20 @@
-//! `SessionCounters`: exact per-backend, per-port session counts and the
-//! data path's totals, as plain atomics.
+//! `SessionCounters`: the data path's totals, and the guard that keeps one
+//! session counted in its backend's [`BackendCounts`] (which live in the
+//! backend's [`BackendHandles`], so they follow it through a reload).
 //!
 //! Sessions update them without locks; readers (API, metrics, the session
 //! ticker) load them without locks. A session is counted from the moment its
 //! backend connect succeeds until both of its sockets are closed, so counts
-//! stay exact through severs. Nothing here allocates after construction.
+//! stay exact through severs and reloads. Apart from those, every accepted
+//! connection holds one *admission* from its accept until it ends
+//! (connecting and refused ones too): `proxy.max_sessions` bounds the
+//! admissions, with one compare-and-swap on the accept path. Nothing here
+//! allocates after construction.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
+use crate::backend_handles::BackendHandles;
 use crate::bus::PortRole;
 
 /// Counts for one backend on one port.
@@ -32,15 +39,18 @@ pub enum Outcome {
     ConnectFailed,
     /// Severed while connecting.
     SeveredConnecting,
+    /// `proxy.max_sessions` connections were open: accepted and closed.
+    MaxSessions,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 6] = [
         Outcome::Routed,
         Outcome::RoutingOff,
         Outcome::NoBackend,
         Outcome::ConnectFailed,
         Outcome::SeveredConnecting,
+        Outcome::MaxSessions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,16 +60,26 @@ impl Outcome {
             Outcome::NoBackend => "no_backend",
             Outcome::ConnectFailed => "connect_failed",
             Outcome::SeveredConnecting => "severed_connecting",
+            Outcome::MaxSessions => "max_sessions",
         }
     }
 }
 
-/// All counters of the data path.
-#[derive(Debug)]
+/// The data path's totals (per-backend counts are in [`BackendHandles`]).
+#[derive(Debug, Default)]
 pub struct SessionCounters {
-    active: Vec<BackendCounts>,
-    standby: Vec<BackendCounts>,
-    outcomes: [AtomicU64; 5],
+    /// Sessions open on any backend, removed ones included (shutdown's
+    /// "still open" figure).
+    open: AtomicU64,
+    /// Sessions severed since start, on any backend.
+    severed: AtomicU64,
+    outcomes: [AtomicU64; Outcome::ALL.len()],
+    /// Accepted connections not yet ended, connecting and refused ones
+    /// included: what `proxy.max_sessions` bounds.
+    admitted: AtomicU64,
+    /// The session limit in force (the bridge sets it at start and at
+    /// every reload), for the read model.
+    max_sessions: AtomicU64,
     /// Client → backend bytes of finished sessions.
     pub bytes_up: AtomicU64,
     /// Backend → client bytes of finished sessions.
@@ -67,41 +87,49 @@ pub struct SessionCounters {
 }
 
 impl SessionCounters {
-    pub fn new(backends: usize) -> SessionCounters {
-        SessionCounters {
-            active: (0..backends).map(|_| BackendCounts::default()).collect(),
-            standby: (0..backends).map(|_| BackendCounts::default()).collect(),
-            outcomes: Default::default(),
-            bytes_up: AtomicU64::new(0),
-            bytes_down: AtomicU64::new(0),
-        }
-    }
-
-    /// The counts of one backend on one port.
-    pub fn of(&self, port: PortRole, pos: usize) -> &BackendCounts {
-        match port {
-            PortRole::Active => &self.active[pos],
-            PortRole::Standby => &self.standby[pos],
-        }
-    }
-
-    /// Open sessions of one backend on both ports.
-    pub fn current(&self, pos: usize) -> u64 {
-        self.active[pos].current.load(Relaxed) + self.standby[pos].current.load(Relaxed)
+    pub fn new() -> SessionCounters {
+        SessionCounters::default()
     }
 
     /// Open sessions on every backend and port.
     pub fn total_current(&self) -> u64 {
-        (0..self.active.len()).map(|p| self.current(p)).sum()
+        self.open.load(Relaxed)
     }
 
-    /// Sessions severed so far on both ports of one backend.
-    pub fn severed(&self, pos: usize) -> u64 {
-        self.active[pos].severed.load(Relaxed) + self.standby[pos].severed.load(Relaxed)
+    /// Sessions severed since start, on every backend ever configured.
+    pub fn total_severed(&self) -> u64 {
+        self.severed.load(Relaxed)
     }
 
-    pub fn backends(&self) -> usize {
-        self.active.len()
+    /// Admits one more accepted connection if fewer than `limit` are
+    /// admitted, and says whether it did. One load and, when admitted, one
+    /// compare-and-swap: no lock, and a refusal writes nothing, so a flood
+    /// at the limit does not slow the sessions' own counting. Every `true`
+    /// must be paired with one [`SessionCounters::release`].
+    pub fn try_admit(&self, limit: u64) -> bool {
+        self.admitted
+            .fetch_update(Relaxed, Relaxed, |n| (n < limit).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// Ends an admission taken by [`SessionCounters::try_admit`].
+    pub fn release(&self) {
+        self.admitted.fetch_sub(1, Relaxed);
+    }
+
+    /// Accepted connections not yet ended (what the limit counts).
+    pub fn admitted(&self) -> u64 {
+        self.admitted.load(Relaxed)
+    }
+
+    /// Records the session limit in force, for readers.
+    pub fn set_max_sessions(&self, limit: u64) {
+        self.max_sessions.store(limit, Relaxed);
+    }
+
+    /// The session limit in force (0 before the bridge started).
+    pub fn max_sessions(&self) -> u64 {
+        self.max_sessions.load(Relaxed)
     }
 
     pub fn record(&self, outcome: Outcome) {
@@ -112,14 +140,18 @@ impl SessionCounters {
         self.outcomes[outcome as usize].load(Relaxed)
     }
 
-    /// Counts a new session; the returned guard un-counts it when dropped.
-    pub fn open(&self, port: PortRole, pos: usize) -> SessionGuard<'_> {
-        let counts = self.of(port, pos);
+    /// Counts a new session on `backend`'s `port`; the returned guard
+    /// un-counts it when dropped.
+    pub fn open(&self, backend: Arc<BackendHandles>, port: PortRole) -> SessionGuard<'_> {
+        let counts = backend.counts(port);
         counts.opened.fetch_add(1, Relaxed);
         counts.current.fetch_add(1, Relaxed);
+        self.open.fetch_add(1, Relaxed);
         self.record(Outcome::Routed);
         SessionGuard {
-            counts,
+            totals: self,
+            backend,
+            port,
             severed: false,
         }
     }
@@ -127,7 +159,9 @@ impl SessionCounters {
 
 /// Keeps one session counted while it lives.
 pub struct SessionGuard<'a> {
-    counts: &'a BackendCounts,
+    totals: &'a SessionCounters,
+    backend: Arc<BackendHandles>,
+    port: PortRole,
     severed: bool,
 }
 
@@ -140,11 +174,32 @@ impl SessionGuard<'_> {
 
 impl Drop for SessionGuard<'_> {
     fn drop(&mut self) {
+        let counts = self.backend.counts(self.port);
         if self.severed {
-            self.counts.severed.fetch_add(1, Relaxed);
+            counts.severed.fetch_add(1, Relaxed);
+            self.totals.severed.fetch_add(1, Relaxed);
         } else {
-            self.counts.closed.fetch_add(1, Relaxed);
+            counts.closed.fetch_add(1, Relaxed);
         }
-        self.counts.current.fetch_sub(1, Relaxed);
+        counts.current.fetch_sub(1, Relaxed);
+        self.totals.open.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admissions_stop_at_the_limit_and_resume_when_released() {
+        let c = SessionCounters::new();
+        assert!(c.try_admit(2));
+        assert!(c.try_admit(2));
+        assert!(!c.try_admit(2), "a third beyond a limit of two");
+        assert_eq!(c.admitted(), 2, "a refusal takes no place");
+        c.release();
+        assert!(c.try_admit(2));
+        assert!(c.try_admit(3), "a raised limit admits more at once");
+        assert_eq!(c.admitted(), 3);
     }
 }

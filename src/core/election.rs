@@ -85,6 +85,9 @@ mod tests {
     fn backend(healthy: bool, index: u64, admin: AdminState) -> BackendTruth {
         BackendTruth {
             name: format!("b{index}"),
+            host: "127.0.0.1".into(),
+            port: 1,
+            handles: Default::default(),
             healthy: Some(healthy),
             index,
             reason: String::new(),

@@ -25,6 +25,17 @@ impl Hysteresis {
         }
     }
 
+    /// The same state and streak under new thresholds (a reload that
+    /// changed `rise`/`fall`): a streak already past the new threshold
+    /// crosses on the next probe that continues it.
+    pub fn with_thresholds(&self, rise: u32, fall: u32) -> Hysteresis {
+        Hysteresis {
+            rise: rise.max(1),
+            fall: fall.max(1),
+            ..self.clone()
+        }
+    }
+
     /// Sets the state without counting (a verdict that overrides the
     /// probes, such as a stale Galera node): the streak restarts, so coming
     /// back takes the full `rise` (or `fall`). Returns the new state when it

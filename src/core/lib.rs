@@ -9,13 +9,16 @@
 //! the read model
 //! ([`combiner`]) every read endpoint serves, and the two capabilities
 //! through which the other parts cooperate without knowing each other:
-//! [`ProbeRequests`] (data path → monitor) and [`RouteProgress`]
-//! (data path → API).
+//! [`BackendHandles`] (data path → monitor: probe requests; and the counts
+//! that follow a backend through a reload), [`RouteProgress`] (data path →
+//! API) and [`live_config`] (the configuration in force and the reload
+//! requests: API → runner).
 //!
 //! Must never: open a socket, use `tokio::net`, know axum or reqwest.
 //! `scripts/test` checks this crate on its own so that no feature of another
 //! crate can hide a violation.
 
+mod backend_handles;
 pub mod bus;
 pub mod cluster;
 pub mod combiner;
@@ -23,8 +26,8 @@ pub mod consistency;
 pub mod counters;
 pub mod election;
 pub mod hysteresis;
-mod probe_requests;
+pub mod live_config;
 mod route_progress;
 
-pub use probe_requests::ProbeRequests;
+pub use backend_handles::BackendHandles;
 pub use route_progress::RouteProgress;

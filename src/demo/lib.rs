@@ -141,6 +141,9 @@ impl DemoControl {
                 drain_timeout: Duration::from_secs(10),
                 sever_on_failover: true,
                 refuse_with: RefuseWith::Close,
+                tcp_keepalive: Some(TcpKeepalive::default()),
+                half_close_timeout: DEFAULT_HALF_CLOSE_TIMEOUT,
+                max_sessions: None,
             },
             monitor: MonitorConfig {
                 interval: Duration::from_millis(500),
@@ -163,13 +166,17 @@ impl DemoControl {
                 metrics_listen: None,
                 aggregator_listen: None,
                 proxy_uris: Vec::new(),
+                tls: None,
+                limits: ApiLimits::default(),
             },
             state: StateConfig::default(),
             traffic_monitor: TrafficMonitorConfig {
                 cluster: "demo".into(),
                 publish: Publish::Health,
                 public: true,
+                crconfig: None,
             },
+            log: Default::default(),
             backends: self
                 .backends
                 .iter()

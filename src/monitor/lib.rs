@@ -3,10 +3,12 @@
 //!
 //! One task per backend: probes of different backends run concurrently and a
 //! hung backend never delays the others, while probes of one backend never
-//! overlap (the task awaits each probe, bounded by the timeout, before the
 //! next). The bridge can ask for an immediate out-of-cycle probe through the
-//! core's [`ProbeRequests`] when a connect to a backend fails. While monitoring is off
-//! the tasks skip their probes and the cluster drops late results.
+//! backend's [`BackendHandles`] when a connect to it fails. While monitoring
+//! is off the tasks skip their probes and the cluster drops late results. A
+//! reload stops every probe task and starts new ones with the new settings
+//! (the runner cancels their token); a result that was in flight is tagged
+//! with the layout it was made for, so it can never land on another backend.
 //! Probe failures are logged rate-limited: the first, then every
 //! `LOG_EVERY`th of a run. Never depends on the bridge or the API.
 
@@ -14,7 +16,9 @@ mod http;
 mod mysql;
 mod mysql_verdict;
 mod probe;
+mod reason;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::MissedTickBehavior;
@@ -24,30 +28,30 @@ use tracing::{debug, warn};
 
 use switchboard_config::Config;
 use switchboard_core::cluster::Cluster;
-use switchboard_core::ProbeRequests;
+use switchboard_core::BackendHandles;
 
 use probe::Probe;
+
+pub use mysql_verdict::mysql_verdict;
+pub use probe::galera_verdict;
 
 /// A run of failed probes is logged on its first and then every Nth probe.
 const LOG_EVERY: u64 = 10;
 
-/// Starts one probe task per backend on `tasks`; they stop when `stop` is
-/// cancelled. Out-of-cycle probes are asked for through `requests`.
-pub fn spawn(
-    config: &Config,
-    cluster: &Cluster,
-    requests: ProbeRequests,
-    tasks: &TaskTracker,
-    stop: CancellationToken,
-) {
-    for (pos, backend) in config.backends.iter().enumerate() {
+/// Starts one probe task per backend of `config` on `tasks`; they stop when
+/// `stop` is cancelled. `config`'s backends must be the cluster's (the
+/// runner reconfigures the cluster first).
+pub fn spawn(config: &Config, cluster: &Cluster, tasks: &TaskTracker, stop: CancellationToken) {
+    let truth = cluster.truth();
+    for (pos, (backend, known)) in config.backends.iter().zip(&truth.backends).enumerate() {
         let task = ProbeTask {
             pos,
+            layout: truth.layout,
             name: backend.name.clone(),
             probe: Probe::new(backend, config.monitor.timeout),
             interval: config.monitor.interval,
             cluster: cluster.clone(),
-            requests: requests.clone(),
+            requests: known.handles.clone(),
         };
         tasks.spawn(task.run(stop.clone()));
     }
@@ -57,6 +61,8 @@ pub fn spawn(
 struct ProbeTask {
     /// The backend's config position.
     pos: usize,
+    /// The truth's layout `pos` is a position in.
+    layout: u64,
     /// Its name, for log lines.
     name: String,
     /// How it is probed.
@@ -66,7 +72,7 @@ struct ProbeTask {
     /// Where verdicts go.
     cluster: Cluster,
     /// Out-of-cycle probe requests from the data path.
-    requests: ProbeRequests,
+    requests: Arc<BackendHandles>,
 }
 
 impl ProbeTask {
@@ -79,7 +85,7 @@ impl ProbeTask {
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => return,
-                _ = self.requests.requested(self.pos) => debug!(backend = %self.name, "out-of-cycle probe"),
+                _ = self.requests.probe_requested() => debug!(backend = %self.name, "out-of-cycle probe"),
                 _ = ticks.tick() => {}
             }
             if !self.cluster.truth().monitoring.enabled {
@@ -109,7 +115,7 @@ impl ProbeTask {
                     warn!(backend = %self.name, reason = %result.reason, failures, "probe failed");
                 }
             }
-            self.cluster.apply_probe(self.pos, result);
+            self.cluster.apply_probe_in(self.layout, self.pos, result);
         }
     }
 }

@@ -6,10 +6,13 @@
 //! `wsrep_local_state` (4 Synced, or 2 Donor/Desynced with
 //! `available_when_donor`; `wsrep_desync = ON` counts as Donor/Desynced),
 //! `wsrep_reject_queries`, `read_only`; a server without wsrep is judged on
-//! `read_only` alone. Never touches a socket, and never sees the password.
+//! `read_only` alone. A value the server sent goes into a reason only
+//! through `reason::printable`. Never touches a socket, and never sees the password.
 
 use switchboard_config::MysqlCheck;
 use switchboard_core::consistency::GaleraFacts;
+
+use crate::reason::printable;
 
 /// The probe's one statement on MariaDB (with or without wsrep) and MySQL
 /// 5.7: name/value rows of the status and the variables it needs, in one
@@ -122,6 +125,23 @@ fn state_name(state: u64) -> &'static str {
     }
 }
 
+/// The verdict table on the rows as a server sent them, as `(ok, index,
+/// reason)`. Public so that the fuzz targets (`fuzz/`) run the very table
+/// a probe runs on whatever a server answers; the Galera facts it also
+/// derives stay inside the crate.
+pub fn mysql_verdict(
+    rows: impl IntoIterator<Item = (String, String)>,
+    available_when_donor: bool,
+    available_when_read_only: bool,
+) -> (bool, Option<u64>, String) {
+    let available = Availability {
+        when_donor: available_when_donor,
+        when_read_only: available_when_read_only,
+    };
+    let v = verdict(&ServerState::from_rows(rows), available);
+    (v.ok, v.index, v.reason)
+}
+
 /// The verdict table.
 pub(crate) fn verdict(state: &ServerState, available: Availability) -> Verdict {
     let fail = |reason: String, galera: Option<GaleraFacts>| Verdict {
@@ -167,13 +187,16 @@ pub(crate) fn verdict(state: &ServerState, available: Availability) -> Verdict {
     };
     if !primary {
         return fail(
-            format!("non-Primary component (wsrep_cluster_status={status})"),
+            format!(
+                "non-Primary component (wsrep_cluster_status={})",
+                printable(status)
+            ),
             facts,
         );
     }
     if !state.on("WSREP_READY") {
         let ready = state.get("WSREP_READY").unwrap_or("unknown");
-        return fail(format!("wsrep_ready={ready}"), facts);
+        return fail(format!("wsrep_ready={}", printable(ready)), facts);
     }
     let local_state = state
         .get("WSREP_LOCAL_STATE")
@@ -194,7 +217,10 @@ pub(crate) fn verdict(state: &ServerState, available: Availability) -> Verdict {
         .filter(|v| !v.eq_ignore_ascii_case("NONE"))
     {
         return fail(
-            format!("rejecting queries (wsrep_reject_queries={reject})"),
+            format!(
+                "rejecting queries (wsrep_reject_queries={})",
+                printable(reject)
+            ),
             facts,
         );
     }

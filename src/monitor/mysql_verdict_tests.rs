@@ -283,3 +283,45 @@ fn the_probe_statement_is_one_statement_naming_every_variable() {
         }
     }
 }
+
+/// Fuzzing found it (fuzz target `mysql_verdict`, its crash input inlined
+/// below): a server's value went into the reason raw, so a control
+/// character (or a newline forging a log line) reached the logs, events and
+/// the API. Values are now one printable line of at most 200 bytes.
+#[test]
+fn server_values_reach_the_reason_only_printable_and_short() {
+    // The input the fuzzer found: WSREP_ON=ON, WSREP_CLUSTER_STATUS=n\x02=OFF.
+    let (ok, index, reason) = mysql_verdict(
+        [
+            ("WSREP_ON".to_string(), "ON".to_string()),
+            ("WSREP_CLUSTER_STATUS".to_string(), "n\u{2}=OFF".to_string()),
+        ],
+        false,
+        false,
+    );
+    assert_eq!(
+        (ok, index, reason.as_str()),
+        (
+            false,
+            None,
+            "non-Primary component (wsrep_cluster_status=n=OFF)"
+        )
+    );
+    let long = "x".repeat(5000);
+    for (name, value) in [
+        ("WSREP_CLUSTER_STATUS", "non\nPrimary\u{1b}[2J"),
+        ("WSREP_READY", "OFF\r\nforged line"),
+        ("WSREP_REJECT_QUERIES", "ALL\u{0}\u{7}"),
+        ("WSREP_CLUSTER_STATUS", long.as_str()),
+        ("WSREP_REJECT_QUERIES", long.as_str()),
+    ] {
+        let v = verdict(&galera(&[(name, Some(value))]), STRICT);
+        assert!(!v.ok, "{name}");
+        assert!(
+            !v.reason.chars().any(char::is_control),
+            "{name}: {:?}",
+            v.reason
+        );
+        assert!(v.reason.len() <= 300, "{name}: {} bytes", v.reason.len());
+    }
+}

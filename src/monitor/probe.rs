@@ -20,6 +20,7 @@ use switchboard_core::cluster::ProbeResult;
 
 use crate::http::{status_reason, tls_reason, HttpProbe};
 use crate::mysql::MysqlProbe;
+use crate::reason::printable;
 
 /// The largest health body we read.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
@@ -120,27 +121,7 @@ impl Probe {
             }
             Check::Galera { .. } => {
                 let (status, body) = self.get(true).await?;
-                if status != 200 {
-                    return Err(status_reason(status, &body).into());
-                }
-                let parsed: GaleraStatus = serde_json::from_slice(&body)
-                    .map_err(|e| format!("unparsable galera status: {e}"))?;
-                let state = parsed
-                    .wsrep_local_state_comment
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default();
-                if parsed.healthy {
-                    let index = parsed
-                        .wsrep_local_index
-                        .map(|i| format!(", wsrep_local_index {i}"))
-                        .unwrap_or_default();
-                    Ok((
-                        parsed.wsrep_local_index,
-                        format!("galera healthy{state}{index}"),
-                    ))
-                } else {
-                    Err(format!("healthy: false{state}").into())
-                }
+                galera_verdict(status, &body).map_err(Failure::Backend)
             }
         }
     }
@@ -207,13 +188,77 @@ impl Probe {
             }
             source = inner.source();
         }
-        Failure::Backend(if e.is_connect() {
-            "connect failed".into()
+        let what = if e.is_connect() {
+            "connect failed"
         } else if e.is_body() || e.is_decode() {
-            "body could not be read".into()
+            "body could not be read"
         } else {
-            "HTTP request failed".into()
+            "HTTP request failed"
+        };
+        Failure::Backend(match innermost_cause(e) {
+            Some(why) => format!("{what}: {why}"),
+            None => what.into(),
         })
+    }
+}
+
+/// The innermost cause of a request error, which says what the backend
+/// did ("invalid HTTP version parsed" for an answer that is not HTTP,
+/// "connection closed before message completed", "too many redirects"),
+/// cleaned of control characters and capped at
+/// [`crate::http::REASON_BODY_BYTES`]. Never reqwest's own message, which
+/// names the URL (it may carry credentials).
+fn innermost_cause(e: &reqwest::Error) -> Option<String> {
+    let mut cause = None;
+    let mut next = e.source();
+    // Bounded: error chains are a handful of links deep.
+    for _ in 0..16 {
+        let Some(inner) = next else { break };
+        if inner.downcast_ref::<reqwest::Error>().is_none() {
+            cause = Some(inner);
+        }
+        next = inner.source();
+    }
+    let text: String = cause?
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(crate::http::REASON_BODY_BYTES)
+        .collect();
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// The verdict of a `galera` check on one answer: `status` and `body` (at
+/// most [`BODY_LIMIT`] bytes, as read) to `Ok((wsrep_local_index, reason))`
+/// when healthy, `Err(reason)` when not. Public so that the fuzz targets
+/// (`fuzz/`) run the very code a probe runs on whatever a backend sends;
+/// it never panics, and what the backend wrote reaches the reason only as
+/// one printable line of bounded length (`reason::printable`, the first
+/// line of a non-200 body through `status_reason`).
+pub fn galera_verdict(status: u16, body: &[u8]) -> Result<(Option<u64>, String), String> {
+    if status != 200 {
+        return Err(status_reason(status, body));
+    }
+    // serde's messages quote the offending input: clean them like any
+    // backend-supplied text.
+    let parsed: GaleraStatus = serde_json::from_slice(body)
+        .map_err(|e| format!("unparsable galera status: {}", printable(&e.to_string())))?;
+    let state = parsed
+        .wsrep_local_state_comment
+        .map(|c| format!(" ({})", printable(&c)))
+        .unwrap_or_default();
+    if parsed.healthy {
+        let index = parsed
+            .wsrep_local_index
+            .map(|i| format!(", wsrep_local_index {i}"))
+            .unwrap_or_default();
+        Ok((
+            parsed.wsrep_local_index,
+            format!("galera healthy{state}{index}"),
+        ))
+    } else {
+        Err(format!("healthy: false{state}"))
     }
 }
 
@@ -245,3 +290,7 @@ pub(crate) fn io_failure(e: &io::Error) -> Failure {
         _ => Failure::Backend(reason),
     }
 }
+
+#[cfg(test)]
+#[path = "galera_verdict_tests.rs"]
+mod galera_verdict_tests;

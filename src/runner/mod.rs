@@ -11,29 +11,36 @@
 //! accepting, open sessions get up to `drain_timeout`, the rest are severed,
 //! and `shutdown` returns only once every session and every background task
 //! has ended. Every task the runner starts is on its `TaskTracker`; nothing
-//! is detached.
+//! is detached. Reload (SIGHUP, `POST /v0/reload`): `reload.rs`, what it
+//! changes in words: `config_diff.rs`.
 
+mod config_diff;
 mod event_log;
 pub(crate) mod logging;
+mod reload;
 mod signals;
+pub(crate) mod systemd;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use switchboard_api::{Api, ApiContext};
+use switchboard_api::{Api, ApiContext, TlsHandle};
 use switchboard_bridge::Bridge;
 use switchboard_config::Config;
 use switchboard_core::bus::{Bus, PortRole, DEFAULT_CAPACITY, DEFAULT_RING};
 use switchboard_core::cluster::{Cluster, OperatorState};
 use switchboard_core::combiner::Combiner;
 use switchboard_core::counters::SessionCounters;
-use switchboard_core::ProbeRequests;
+use switchboard_core::live_config::{LiveConfig, Loaded};
+
+pub(crate) use reload::read as read_config;
 
 /// Why the runner could not start; decides the exit code.
 #[derive(Debug)]
@@ -56,27 +63,52 @@ pub(crate) struct Running {
     pub(crate) standby_addr: Option<SocketAddr>,
     /// The API listener's bound address.
     pub(crate) api_addr: SocketAddr,
-    /// For the shutdown timings.
-    config: Arc<Config>,
+    /// The configuration in force (shutdown timings, reloads).
+    live: LiveConfig,
+    /// The authoritative state (a reload reconfigures it).
+    cluster: Cluster,
     /// For the shutdown log lines.
     counters: Arc<SessionCounters>,
     /// The data path.
     bridge: Bridge,
     /// The API and its thread.
     api: Api,
+    /// The API certificate, re-read on reload.
+    tls: TlsHandle,
     /// Every background task (probes, reconciler, ticker, event log).
     tasks: TaskTracker,
     /// Ends the background tasks.
     stop_background: CancellationToken,
+    /// Ends the current probe tasks only (a reload starts new ones).
+    monitor_stop: CancellationToken,
+}
+
+/// Where a configuration came from: the file reloads re-read and the
+/// checksum of the bytes it was parsed from.
+pub(crate) struct Source {
+    pub(crate) path: PathBuf,
+    pub(crate) checksum: String,
 }
 
 /// Starts every part; returns once the proxy and API ports are open.
 /// `extra_routes` are mounted behind the API's front door (the demo's).
 pub(crate) async fn start(
     config: Config,
+    source: Option<Source>,
     extra_routes: Option<Router>,
 ) -> Result<Running, StartError> {
     let config = Arc::new(config);
+    if config.log.level.is_some() {
+        logging::set_level(config.log.level.as_deref());
+    }
+    let live = LiveConfig::new(Loaded {
+        config: config.clone(),
+        checksum: source
+            .as_ref()
+            .map_or_else(|| "built-in".to_string(), |s| s.checksum.clone()),
+        loaded_at: SystemTime::now(),
+        path: source.map(|s| s.path),
+    });
     match switchboard_bridge::raise_fd_limit() {
         Ok((soft, hard)) => tracing::debug!(soft, hard, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
@@ -111,14 +143,8 @@ pub(crate) async fn start(
         cluster.bus().clone(),
         stop_background.clone(),
     ));
-    let probes = ProbeRequests::new(config.backends.len());
-    switchboard_monitor::spawn(
-        &config,
-        &cluster,
-        probes.clone(),
-        &tasks,
-        stop_background.clone(),
-    );
+    let monitor_stop = stop_background.child_token();
+    switchboard_monitor::spawn(&config, &cluster, &tasks, monitor_stop.clone());
     first_verdicts(
         &cluster,
         config.monitor.timeout + Duration::from_millis(100),
@@ -128,14 +154,14 @@ pub(crate) async fn start(
         cluster.freeze_monitoring_at_startup(actor);
     }
 
-    let counters = Arc::new(SessionCounters::new(config.backends.len()));
-    let bridge = Bridge::start(&config, &cluster, counters.clone(), probes, &tasks)
+    let counters = Arc::new(SessionCounters::new());
+    let bridge = Bridge::start(&live, &cluster, counters.clone(), &tasks)
         .await
         .map_err(|e| StartError::Fatal(e.to_string()))?;
-    let combiner = Combiner::new(&config, cluster.clone(), counters.clone());
+    let combiner = Combiner::new(cluster.clone(), counters.clone());
 
     let ctx = ApiContext {
-        config: config.clone(),
+        config: live.clone(),
         cluster: cluster.clone(),
         combiner,
         extra_routes,
@@ -147,9 +173,9 @@ pub(crate) async fn start(
     let addr = |role| {
         bridge
             .local_addrs()
-            .iter()
+            .into_iter()
             .find(|(r, _)| *r == role)
-            .map(|(_, a)| *a)
+            .map(|(_, a)| a)
     };
     let proxy_addr =
         addr(PortRole::Active).ok_or_else(|| StartError::Fatal("proxy port not bound".into()))?;
@@ -170,13 +196,28 @@ pub(crate) async fn start(
         proxy_addr,
         standby_addr,
         api_addr: api.listeners.api,
-        config,
+        tls: api.tls(),
+        live,
+        cluster,
         counters,
         bridge,
         api,
         tasks,
         stop_background,
+        monitor_stop,
     })
+}
+
+/// The next reload request, or never when there is no queue.
+async fn next_request(
+    requests: &mut Option<
+        tokio::sync::mpsc::Receiver<switchboard_core::live_config::ReloadRequest>,
+    >,
+) -> Option<switchboard_core::live_config::ReloadRequest> {
+    match requests {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Waits until every backend has answered one probe, or `limit`.
@@ -197,19 +238,39 @@ async fn first_verdicts(cluster: &Cluster, limit: Duration) {
 }
 
 impl Running {
-    /// Runs until SIGTERM or SIGINT, then shuts down in order.
-    pub(crate) async fn run_until_signal(self) -> std::io::Result<()> {
-        let signal = signals::terminated().await?;
-        info!(signal, "shutting down");
-        self.shutdown().await;
-        Ok(())
+    /// Serves until SIGTERM or SIGINT, then shuts down in order; reloads
+    /// on SIGHUP and on the API's requests, one at a time.
+    pub(crate) async fn run_until_signal(mut self) -> std::io::Result<()> {
+        let mut signals = signals::Signals::new()?;
+        let mut requests = self.live.take_requests();
+        loop {
+            tokio::select! {
+                signal = signals.next() => match signal {
+                    signals::Signal::Terminate(name) => {
+                        info!(signal = name, "shutting down");
+                        self.shutdown().await;
+                        return Ok(());
+                    }
+                    signals::Signal::Reload => {
+                        info!("SIGHUP received: reloading the configuration");
+                        // The outcome is logged; no one waits for it.
+                        let _ = self.reload("SIGHUP").await;
+                    }
+                },
+                Some(request) = next_request(&mut requests) => {
+                    let outcome = self.reload(&request.actor).await;
+                    let _ = request.reply.send(outcome);
+                }
+            }
+        }
     }
 
     /// The ordered shutdown (`docs/operations.md`, "Stopping"): returns
     /// only once the API thread, every session and every task has ended.
     pub(crate) async fn shutdown(mut self) {
         self.api.stop();
-        let proxy = &self.config.proxy;
+        let config = self.live.get();
+        let proxy = &config.proxy;
         if !proxy.shutdown_delay.is_zero() {
             info!(
                 delay_ms = proxy.shutdown_delay.as_millis() as u64,

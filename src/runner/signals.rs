@@ -1,24 +1,41 @@
-//! Waits for the signals that end the process (SIGTERM, SIGINT), and keeps
-//! SIGHUP from ending it: its default action would kill the router (and
-//! every session) without the ordered shutdown, which a terminal hangup or
-//! an operator used to `kill -HUP` for a reload must never do. Reloading the
-//! configuration is not built yet, so SIGHUP is logged and ignored.
+//! The signals the runner acts on: SIGTERM and SIGINT end the process (the
+//! ordered shutdown), SIGHUP reloads the configuration. SIGHUP's default
+//! action would kill the router and every session without the ordered
+//! shutdown; a terminal hangup or an operator's `kill -HUP` must never do
+//! that, so it is always caught.
 
-use tracing::warn;
+use tokio::signal::unix::{signal, Signal as Stream, SignalKind};
 
-/// Resolves with the name of the first terminating signal received.
-pub(super) async fn terminated() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    loop {
+/// What a received signal asks for.
+pub(super) enum Signal {
+    /// Stop, in order (the name, for the log).
+    Terminate(&'static str),
+    /// Re-read the configuration file.
+    Reload,
+}
+
+/// The registered signal streams (registered at once, so none is missed).
+pub(super) struct Signals {
+    term: Stream,
+    int: Stream,
+    hup: Stream,
+}
+
+impl Signals {
+    pub(super) fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next signal.
+    pub(super) async fn next(&mut self) -> Signal {
         tokio::select! {
-            _ = term.recv() => return Ok("SIGTERM"),
-            _ = int.recv() => return Ok("SIGINT"),
-            _ = hup.recv() => warn!(
-                "SIGHUP received: reloading the configuration is not supported yet; ignored (SIGTERM stops)"
-            ),
+            _ = self.term.recv() => Signal::Terminate("SIGTERM"),
+            _ = self.int.recv() => Signal::Terminate("SIGINT"),
+            _ = self.hup.recv() => Signal::Reload,
         }
     }
 }

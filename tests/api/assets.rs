@@ -17,6 +17,7 @@ async fn embedded_dashboard_and_static_dir_override() {
         ("/", "text/html"),
         ("/index.html", "text/html"),
         ("/app.js", "text/javascript"),
+        ("/charts.js", "text/javascript"),
         ("/style.css", "text/css"),
         ("/favicon.svg", "image/svg+xml"),
     ] {

@@ -5,7 +5,7 @@
 //
 // It serves static/ and the endpoints the page uses, in the shapes of
 // src/combiner/state.rs and src/bus/event.rs: GET /v0/state, GET /v0/events,
-// GET /v0/events/stream (SSE), PATCH /v0/cluster, PATCH /v0/backends/{name},
+// GET /v0/events/stream (SSE), GET /v0/history (one sample), PATCH /v0/cluster, PATCH /v0/backends/{name},
 // GET /v0/demo, POST /v0/demo/backends/{name}/health/{mode}. Probes, election
 // and sessions are simulated in memory; nothing here is the real router.
 'use strict';
@@ -225,6 +225,12 @@ async function route(self, req, res, expected, demo) {
       .end(fs.readFileSync(file));
   }
   if (req.method === 'GET' && p === '/v0/state') return json(200, c.state());
+  if (req.method === 'GET' && p === '/v0/history') { // one sample of now: enough to draw the charts
+    const st = c.state();
+    return json(200, { periodMs: 5000, capacity: 180, samples: [{ seq: 1, at: new Date().toISOString(),
+      sessions: st.totals.sessions, bytesUpPerSec: 0, bytesDownPerSec: 0, backends: st.backends.map((b) => ({
+        name: b.name, sessions: b.sessions.total, probeLatencyMs: b.lastCheck ? b.lastCheck.latencyMs : null })) }] });
+  }
   if (req.method === 'GET' && p === '/v0/events') {
     const since = Number(url.searchParams.get('since') || 0);
     const events = c.events.filter((e) => e.index > since);

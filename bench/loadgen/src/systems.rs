@@ -206,6 +206,9 @@ pub fn switchboard_config(ports: &Ports, a_data: u16) -> String {
 listen = "127.0.0.1:{listen}"
 connect_timeout = "2s"
 sever_on_failover = true
+# The same session limit as HAProxy's maxconn: its derived default keeps
+# descriptors for the API, a few hundred sessions fewer.
+max_sessions = {max_sessions}
 
 [monitor]
 interval = "1s"
@@ -232,6 +235,7 @@ port = {b_data}
 check = {{ kind = "galera", url = "http://127.0.0.1:{hb}/api/v1/status" }}
 "#,
         listen = ports.switchboard,
+        max_sessions = haproxy_maxconn(),
         api = ports.api,
         b_data = ports.echo_b,
         ha = ports.health_a,

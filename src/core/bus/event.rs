@@ -123,6 +123,12 @@ pub enum EventKind {
         sessions: u64,
         reason: String,
     },
+    /// A reload put a new configuration in force.
+    ConfigReloaded {
+        /// One line: what changed.
+        summary: String,
+        actor: String,
+    },
 }
 
 impl EventKind {
@@ -137,6 +143,7 @@ impl EventKind {
             EventKind::BackendStateChanged { .. } => "backend_state_changed",
             EventKind::SessionsChanged { .. } => "sessions_changed",
             EventKind::SessionsSevered { .. } => "sessions_severed",
+            EventKind::ConfigReloaded { .. } => "config_reloaded",
         }
     }
 
@@ -148,6 +155,7 @@ impl EventKind {
                 | EventKind::StandbyChanged { .. }
                 | EventKind::RoutingChanged { .. }
                 | EventKind::BackendStateChanged { .. }
+                | EventKind::ConfigReloaded { .. }
         )
     }
 
@@ -224,6 +232,9 @@ impl EventKind {
                 port.as_str(),
                 self::sessions(*sessions)
             ),
+            EventKind::ConfigReloaded { summary, actor } => {
+                format!("configuration reloaded by {actor}: {summary}")
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The broadcast bus: one ordered stream of [`Event`]s fanned out to every
 //! subscriber, plus a bounded ring of recent events for `/v0/events`,
-//! `Last-Event-ID` resume and the Traffic Monitor event log.
+//! `Last-Event-ID` resume (the Traffic Monitor event log keeps its own,
+//! and takes only event times from it).
 //!
 //! Publishing assigns the next index and appends to the ring under one short
 //! lock, so the ring, the broadcast order and the indices always agree. The

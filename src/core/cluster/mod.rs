@@ -8,12 +8,14 @@
 //! latest `Truth` without taking that lock. This module never touches a
 //! socket; it must stay fast enough to be called from any task. The
 //! operators' commands are in `commands.rs`, the probe rules (staleness,
-//! failback_after) in `probe_rules.rs`.
+//! failback_after) in `probe_rules.rs`, a reload's new backend list and
+//! settings in `reconfigure.rs`.
 
 mod commands;
 pub mod operator_state;
 pub mod probe_latency;
 mod probe_rules;
+mod reconfigure;
 mod truth;
 
 use std::path::PathBuf;
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
+use crate::backend_handles::BackendHandles;
 use crate::bus::{Bus, EventKind};
 use crate::consistency::GaleraFacts;
 use crate::election::ActiveElection;
@@ -32,6 +35,7 @@ use switchboard_config::Config;
 
 pub use operator_state::OperatorState;
 pub use probe_latency::{HistogramSnapshot, LatencyHistogram};
+pub use reconfigure::Reconfigured;
 pub use truth::{BackendTruth, CheckRecord, Monitoring, Routing, Truth, HISTORY};
 
 /// The verdict of one probe, as the monitor hands it over.
@@ -67,12 +71,9 @@ struct Shared {
     bus: Bus,
     /// Where operator decisions are saved (`[state] file`).
     state_file: Option<PathBuf>,
-    election: ActiveElection,
     writer: Mutex<Writer>,
     published: ArcSwap<Truth>,
     version: watch::Sender<u64>,
-    /// Latencies of the applied probes, per backend in config order.
-    probe_latency: Box<[LatencyHistogram]>,
 }
 
 /// What only the writer sees: the next truth, the probe streaks and the
@@ -81,6 +82,9 @@ struct Shared {
 /// that already contains it).
 struct Writer {
     truth: Truth,
+    /// The election's settings (`failback`, `failback_after`); a reload
+    /// replaces them.
+    election: ActiveElection,
     hysteresis: Vec<Hysteresis>,
     pending: Vec<EventKind>,
     /// Galera staleness and the failback wait (`probe_rules.rs`).
@@ -99,6 +103,9 @@ impl Cluster {
                 let (admin, admin_message) = restored.backend(&b.name);
                 BackendTruth {
                     name: b.name.clone(),
+                    host: b.host.clone(),
+                    port: b.port,
+                    handles: Arc::new(BackendHandles::default()),
                     healthy: None,
                     index: pos as u64,
                     reason: "not probed yet".into(),
@@ -129,6 +136,7 @@ impl Cluster {
             standby: None,
             standby_epoch: 0,
             routing_epoch: 0,
+            layout: 0,
             failovers: 0,
             version: 0,
             last_event_index: bus.last_index(),
@@ -144,23 +152,18 @@ impl Cluster {
             inner: Arc::new(Shared {
                 bus,
                 state_file: config.state.file.clone(),
-                election: ActiveElection {
-                    failback: config.monitor.failback,
-                    failback_after: config.monitor.failback_after,
-                },
                 published: ArcSwap::from_pointee(truth.clone()),
                 writer: Mutex::new(Writer {
                     truth,
+                    election: ActiveElection {
+                        failback: config.monitor.failback,
+                        failback_after: config.monitor.failback_after,
+                    },
                     hysteresis,
                     pending: Vec::new(),
                     rules: ProbeRules::new(config),
                 }),
                 version,
-                probe_latency: config
-                    .backends
-                    .iter()
-                    .map(|_| LatencyHistogram::default())
-                    .collect(),
             }),
         }
     }
@@ -175,31 +178,37 @@ impl Cluster {
         &self.inner.bus
     }
 
-    /// The probe latency histogram of backend `pos` (for `/metrics`).
-    pub fn probe_latency(&self, pos: usize) -> Option<&LatencyHistogram> {
-        self.inner.probe_latency.get(pos)
-    }
-
     /// Wakes on every change of the truth, probe records included.
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.inner.version.subscribe()
     }
 
-    /// Records one probe of backend `pos`. Ignored while monitoring is off,
-    /// so a probe that was in flight when monitoring paused changes nothing.
+    /// Records one probe of backend `pos` in the current layout (tests and
+    /// tools; the monitor uses [`Self::apply_probe_in`]).
     pub fn apply_probe(&self, pos: usize, probe: ProbeResult) {
-        self.apply_probe_at(pos, probe, Instant::now());
+        let layout = self.lock().truth.layout;
+        self.apply_probe_at(layout, pos, probe, Instant::now());
     }
 
-    /// [`Self::apply_probe`] at the monotonic instant `at` (tests move it
-    /// forward; the writer's clock never goes back).
-    pub(crate) fn apply_probe_at(&self, pos: usize, probe: ProbeResult, at: Instant) {
+    /// Records one probe of backend `pos` of layout `layout` (the truth's
+    /// `layout` when the probe task was started). Ignored while monitoring
+    /// is off, so a probe that was in flight when monitoring paused changes
+    /// nothing, and ignored after a reload moved the backends, so a probe
+    /// that was in flight then is never applied to another backend.
+    pub fn apply_probe_in(&self, layout: u64, pos: usize, probe: ProbeResult) {
+        self.apply_probe_at(layout, pos, probe, Instant::now());
+    }
+
+    /// [`Self::apply_probe_in`] at the monotonic instant `at` (tests move
+    /// it forward; the writer's clock never goes back).
+    pub(crate) fn apply_probe_at(&self, layout: u64, pos: usize, probe: ProbeResult, at: Instant) {
         let mut guard = self.lock();
         let w = &mut *guard;
-        if !w.truth.monitoring.enabled || pos >= w.truth.backends.len() {
+        if !w.truth.monitoring.enabled || layout != w.truth.layout || pos >= w.truth.backends.len()
+        {
             return;
         }
-        self.inner.probe_latency[pos].observe(probe.latency);
+        w.truth.backends[pos].handles.latency.observe(probe.latency);
         let now = SystemTime::now();
         let at = w.rules.now(at);
         // A stale Galera node is unhealthy at once, whatever it says itself.
@@ -265,7 +274,7 @@ impl Cluster {
         }
         let peers = self.mark_stale_peers(w, pos, &stale, now, at);
         // Re-run the election on every probe while a failback wait may end.
-        let cause = cause.or(peers).or_else(|| self.failback_wait_cause());
+        let cause = cause.or(peers).or_else(|| Cluster::failback_wait_cause(w));
         if let Some(cause) = cause {
             self.reelect(w, &cause);
         }
@@ -281,17 +290,19 @@ impl Cluster {
         // with failback = false the wrong active for good). Every probe ends
         // within the monitor timeout, and the runner keeps the proxy ports
         // closed until then anyway.
-        if w.truth.backends.iter().any(|b| b.healthy.is_none()) {
+        // (After the first election, a backend a reload added is simply not
+        // electable until its first verdict.)
+        let first = w.truth.active_epoch == 0 && w.truth.standby_epoch == 0;
+        if first && w.truth.backends.iter().any(|b| b.healthy.is_none()) {
             return;
         }
         let at = w.rules.now(Instant::now());
         let healthy_for = w.rules.healthy_for(at);
         let truth = &mut w.truth;
-        let active =
-            self.inner
-                .election
-                .elect_active_after(&truth.backends, truth.active, &healthy_for);
-        let standby = self.inner.election.elect_standby(&truth.backends);
+        let active = w
+            .election
+            .elect_active_after(&truth.backends, truth.active, &healthy_for);
+        let standby = w.election.elect_standby(&truth.backends);
         let name = |p: Option<usize>| p.map(|p| truth.backends[p].name.clone());
         // The first election is not caused by whichever probe answered last.
         let cause = if truth.active_epoch == 0 && truth.standby_epoch == 0 {

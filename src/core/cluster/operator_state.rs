@@ -82,17 +82,30 @@ impl OperatorState {
 
     /// Reads the file; a missing file is the default state.
     pub fn load(path: &Path) -> Result<OperatorState, String> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
+        let bytes = match fs::read(path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(OperatorState::default()),
             Err(e) => return Err(format!("state.file: cannot read {}: {e}", path.display())),
         };
-        serde_json::from_str(&text)
+        OperatorState::parse(&bytes)
             .map_err(|e| format!("state.file: {} is corrupt: {e}", path.display()))
     }
 
+    /// The state in a file's contents, or why they are not a state file
+    /// (no path in it: [`Self::load`] adds that). What `load` runs on the
+    /// bytes it read; public so that the fuzz targets (`fuzz/`) run it.
+    pub fn parse(bytes: &[u8]) -> Result<OperatorState, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+
     /// Writes the file atomically: temporary file, fsync, rename, fsync of
-    /// the directory.
+    /// the directory. A failure before the rename (a full disk, a
+    /// read-only directory) leaves the old file as it was and removes the
+    /// temporary one, so a full disk is not kept full by our own leftover.
+    /// Once renamed, the new file is what a restart restores, so the
+    /// change must then be made: a directory that cannot be fsynced is
+    /// only logged (the rename's durability across a power loss is then
+    /// unsure), never reported as "not saved".
     pub fn save(&self, path: &Path) -> io::Result<()> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -102,13 +115,20 @@ impl OperatorState {
         tmp_name.push(".tmp");
         let tmp = dir.join(tmp_name);
         let body = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        {
+        let written = (|| {
             let mut file = File::create(&tmp)?;
             file.write_all(&body)?;
             file.sync_all()?;
+            fs::rename(&tmp, path)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
         }
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+            tracing::warn!(dir = %dir.display(), error = %e, "operator state saved, but its directory could not be fsynced");
+        }
+        Ok(())
     }
 }
 
@@ -142,6 +162,20 @@ mod tests {
         assert_eq!(OperatorState::load(&path).unwrap(), state);
         fs::write(&path, "{not json").unwrap();
         assert!(OperatorState::load(&path).unwrap_err().contains("corrupt"));
+        // Not UTF-8 is corrupt too (the fuzz target `state_file` drives
+        // `parse` on any bytes).
+        fs::write(
+            &path,
+            b"{\"routing_enabled\": true, \"routing_message\": \"\xff\"}",
+        )
+        .unwrap();
+        assert!(OperatorState::load(&path).unwrap_err().contains("corrupt"));
+        assert!(OperatorState::parse(b"").is_err());
+        assert!(OperatorState::parse(br#"{"routing_enabled": true, "extra": 1}"#).is_err());
+        assert_eq!(
+            OperatorState::parse(br#"{"routing_enabled": true}"#),
+            Ok(OperatorState::default())
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -42,6 +42,21 @@ impl ProbeRules {
         }
     }
 
+    /// The rules for a reloaded configuration: `kept[new]` is the old
+    /// position of each backend kept by the reload. Since-when-healthy
+    /// carries over (a reload does not restart a failback wait); the Galera
+    /// facts start afresh (the next probes bring them within one interval).
+    pub(super) fn remapped(&self, config: &Config, kept: &[Option<usize>]) -> ProbeRules {
+        ProbeRules {
+            consistency: Consistency::new(config.backends.len(), config.monitor.interval),
+            healthy_since: kept
+                .iter()
+                .map(|old| old.and_then(|o| self.healthy_since.get(o).copied().flatten()))
+                .collect(),
+            clock: self.clock,
+        }
+    }
+
     /// The later of `at`, the real clock and every instant seen before.
     pub(super) fn now(&mut self, at: Instant) -> Instant {
         self.clock = self.clock.max(at).max(Instant::now());
@@ -115,8 +130,8 @@ impl Cluster {
     /// The cause of an election run only because time passed: a backend
     /// may have waited `failback_after` by now. `None` when no wait is
     /// configured (the election could not change).
-    pub(super) fn failback_wait_cause(&self) -> Option<String> {
-        let e = &self.inner.election;
+    pub(super) fn failback_wait_cause(w: &Writer) -> Option<String> {
+        let e = &w.election;
         (e.failback && !e.failback_after.is_zero()).then(|| {
             format!(
                 "healthy without a break for monitor.failback_after ({:?})",

@@ -74,16 +74,16 @@ fn a_stale_active_is_unhealthy_with_its_reason_and_loses_the_role() {
     let mut rx = c.bus().subscribe();
     let t = Instant::now();
     for i in 0..3 {
-        c.apply_probe_at(i, synced(i as u64, 7), ms(t, 0));
+        c.apply_probe_at(0, i, synced(i as u64, 7), ms(t, 0));
     }
     assert_eq!(active(&c).as_deref(), Some("b0"));
     // b1 and b2 see a new configuration; b0 (paused, then resumed) does not.
-    c.apply_probe_at(1, synced(1, 8), ms(t, 1000));
-    c.apply_probe_at(2, synced(2, 8), ms(t, 1000));
-    c.apply_probe_at(0, synced(0, 7), ms(t, 1100));
+    c.apply_probe_at(0, 1, synced(1, 8), ms(t, 1000));
+    c.apply_probe_at(0, 2, synced(2, 8), ms(t, 1000));
+    c.apply_probe_at(0, 0, synced(0, 7), ms(t, 1100));
     assert_eq!(active(&c).as_deref(), Some("b0"), "behind for 0.1 s only");
     drain(&mut rx);
-    c.apply_probe_at(0, synced(0, 7), ms(t, 2100));
+    c.apply_probe_at(0, 0, synced(0, 7), ms(t, 2100));
     let truth = c.truth();
     let reason = "stale: wsrep_cluster_conf_id 7 is behind 8 of the other Primary nodes";
     assert_eq!(truth.backends[0].healthy, Some(false));
@@ -103,11 +103,11 @@ fn a_stale_active_is_unhealthy_with_its_reason_and_loses_the_role() {
     );
     // It stays unhealthy while stale; once it reports the cluster's
     // configuration again it comes back through the ordinary rise.
-    c.apply_probe_at(0, synced(0, 7), ms(t, 3100));
+    c.apply_probe_at(0, 0, synced(0, 7), ms(t, 3100));
     assert_eq!(c.truth().backends[0].healthy, Some(false));
-    c.apply_probe_at(0, synced(0, 9), ms(t, 4100));
-    c.apply_probe_at(1, synced(1, 9), ms(t, 4100));
-    c.apply_probe_at(0, synced(0, 9), ms(t, 5100));
+    c.apply_probe_at(0, 0, synced(0, 9), ms(t, 4100));
+    c.apply_probe_at(0, 1, synced(1, 9), ms(t, 4100));
+    c.apply_probe_at(0, 0, synced(0, 9), ms(t, 5100));
     assert_eq!(c.truth().backends[0].healthy, Some(true));
     assert_eq!(active(&c).as_deref(), Some("b0"));
 }
@@ -116,12 +116,12 @@ fn a_stale_active_is_unhealthy_with_its_reason_and_loses_the_role() {
 fn a_peer_probe_can_reveal_that_a_node_is_stale() {
     let c = cluster(2, "");
     let t = Instant::now();
-    c.apply_probe_at(0, synced(0, 7), ms(t, 0));
-    c.apply_probe_at(1, synced(1, 7), ms(t, 0));
-    c.apply_probe_at(1, synced(1, 8), ms(t, 1000)); // b0 behind from here
-    c.apply_probe_at(0, synced(0, 7), ms(t, 1900)); // its own probe: still behind
+    c.apply_probe_at(0, 0, synced(0, 7), ms(t, 0));
+    c.apply_probe_at(0, 1, synced(1, 7), ms(t, 0));
+    c.apply_probe_at(0, 1, synced(1, 8), ms(t, 1000)); // b0 behind from here
+    c.apply_probe_at(0, 0, synced(0, 7), ms(t, 1900)); // its own probe: still behind
     assert_eq!(c.truth().backends[0].healthy, Some(true), "0.9 s");
-    c.apply_probe_at(1, synced(1, 8), ms(t, 2050));
+    c.apply_probe_at(0, 1, synced(1, 8), ms(t, 2050));
     let truth = c.truth();
     assert_eq!(
         truth.backends[0].healthy,
@@ -140,27 +140,27 @@ fn a_peer_probe_can_reveal_that_a_node_is_stale() {
 fn failback_after_waits_from_the_end_of_the_rise_and_restarts_on_a_break() {
     let c = cluster(2, "failback_after = \"30s\"");
     let t = Instant::now();
-    c.apply_probe_at(0, plain(true), ms(t, 0));
-    c.apply_probe_at(1, plain(true), ms(t, 0));
+    c.apply_probe_at(0, 0, plain(true), ms(t, 0));
+    c.apply_probe_at(0, 1, plain(true), ms(t, 0));
     assert_eq!(active(&c).as_deref(), Some("b0"), "no wait at startup");
-    c.apply_probe_at(0, plain(false), ms(t, 1000));
+    c.apply_probe_at(0, 0, plain(false), ms(t, 1000));
     assert_eq!(
         active(&c).as_deref(),
         Some("b1"),
         "failover is never delayed"
     );
-    c.apply_probe_at(0, plain(true), ms(t, 2000)); // healthy again from here
-    c.apply_probe_at(1, plain(true), ms(t, 20_000));
+    c.apply_probe_at(0, 0, plain(true), ms(t, 2000)); // healthy again from here
+    c.apply_probe_at(0, 1, plain(true), ms(t, 20_000));
     assert_eq!(active(&c).as_deref(), Some("b1"), "18 s");
-    c.apply_probe_at(0, plain(false), ms(t, 21_000)); // a break
-    c.apply_probe_at(0, plain(true), ms(t, 22_000)); // healthy again from here
-    c.apply_probe_at(1, plain(true), ms(t, 40_000));
+    c.apply_probe_at(0, 0, plain(false), ms(t, 21_000)); // a break
+    c.apply_probe_at(0, 0, plain(true), ms(t, 22_000)); // healthy again from here
+    c.apply_probe_at(0, 1, plain(true), ms(t, 40_000));
     assert_eq!(active(&c).as_deref(), Some("b1"), "18 s since the break");
-    c.apply_probe_at(1, plain(true), ms(t, 51_900));
+    c.apply_probe_at(0, 1, plain(true), ms(t, 51_900));
     assert_eq!(active(&c).as_deref(), Some("b1"), "29.9 s");
     let mut rx = c.bus().subscribe();
     // The next probe of any backend after the wait ends moves the role.
-    c.apply_probe_at(1, plain(true), ms(t, 52_100));
+    c.apply_probe_at(0, 1, plain(true), ms(t, 52_100));
     assert_eq!(active(&c).as_deref(), Some("b0"), "30.1 s");
     let events = drain(&mut rx);
     assert!(
@@ -176,10 +176,10 @@ fn failback_after_waits_from_the_end_of_the_rise_and_restarts_on_a_break() {
 fn without_failback_after_a_recovered_backend_takes_the_role_back_at_once() {
     let c = cluster(2, "");
     let t = Instant::now();
-    c.apply_probe_at(0, plain(true), ms(t, 0));
-    c.apply_probe_at(1, plain(true), ms(t, 0));
-    c.apply_probe_at(0, plain(false), ms(t, 1000));
+    c.apply_probe_at(0, 0, plain(true), ms(t, 0));
+    c.apply_probe_at(0, 1, plain(true), ms(t, 0));
+    c.apply_probe_at(0, 0, plain(false), ms(t, 1000));
     assert_eq!(active(&c).as_deref(), Some("b1"));
-    c.apply_probe_at(0, plain(true), ms(t, 2000));
+    c.apply_probe_at(0, 0, plain(true), ms(t, 2000));
     assert_eq!(active(&c).as_deref(), Some("b0"));
 }

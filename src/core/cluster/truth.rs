@@ -3,8 +3,10 @@
 //! old one on every change (copy on write, a few backends at most).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::backend_handles::BackendHandles;
 use crate::bus::AdminState;
 
 /// How many probe results each backend keeps for the dashboard's history.
@@ -27,6 +29,10 @@ pub struct Truth {
     pub standby_epoch: u64,
     /// Bumped on every routing change.
     pub routing_epoch: u64,
+    /// Bumped when a reload changed the backend list (added, removed,
+    /// moved or re-addressed backends): positions of one layout mean
+    /// nothing in another, so whoever indexes by position rebuilds.
+    pub layout: u64,
     /// How many times the active port moved from one backend to another.
     pub failovers: u64,
     /// Bumped on every change of any kind, probe records included.
@@ -58,6 +64,12 @@ pub struct Monitoring {
 #[derive(Debug, Clone)]
 pub struct BackendTruth {
     pub name: String,
+    /// Where its data port is (the configured host and port).
+    pub host: String,
+    pub port: u16,
+    /// Its counters, histogram and probe requests; the `Arc` is the
+    /// backend's identity across reloads (`backend_handles.rs`).
+    pub handles: Arc<BackendHandles>,
     /// `None` until the first probe answers; not electable until then.
     pub healthy: Option<bool>,
     /// `wsrep_local_index` for galera checks, else the config position.
@@ -82,6 +94,7 @@ impl Truth {
     /// until the bridge has applied its change (`Routes::wait_applied`).
     pub fn route_generation(&self) -> u64 {
         self.routing_epoch
+            + self.layout
             + self.active_epoch
             + self.standby_epoch
             + self.backends.iter().map(|b| b.admin_epoch).sum::<u64>()

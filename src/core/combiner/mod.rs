@@ -16,8 +16,6 @@ mod state;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
-use switchboard_config::Config;
-
 use crate::bus::{AdminState, PortRole};
 use crate::cluster::{Cluster, Truth};
 use crate::counters::{Outcome, SessionCounters};
@@ -37,25 +35,17 @@ pub struct Combiner {
 struct Inputs {
     /// The truth's source.
     cluster: Cluster,
-    /// The bridge's counters.
+    /// The bridge's totals (per-backend counts are in the truth's handles).
     counters: Arc<SessionCounters>,
-    /// Configured (host, port) per backend.
-    addresses: Vec<(String, u16)>,
 }
 
 impl Combiner {
     /// Builds the first snapshot now.
-    pub fn new(config: &Config, cluster: Cluster, counters: Arc<SessionCounters>) -> Combiner {
-        let inputs = Inputs {
-            cluster,
-            counters,
-            addresses: config
-                .backends
-                .iter()
-                .map(|b| (b.host.clone(), b.port))
-                .collect(),
-        };
-        let first = inputs.build(1, inputs.cluster.truth(), inputs.counts());
+    pub fn new(cluster: Cluster, counters: Arc<SessionCounters>) -> Combiner {
+        let inputs = Inputs { cluster, counters };
+        let truth = inputs.cluster.truth();
+        let counts = inputs.counts(&truth);
+        let first = inputs.build(1, truth, counts);
         Combiner {
             latest: Arc::new(Mutex::new(Arc::new(first))),
             inputs: Arc::new(inputs),
@@ -66,7 +56,7 @@ impl Combiner {
     /// else a new one with the next generation.
     pub fn snapshot(&self) -> Arc<State> {
         let truth = self.inputs.cluster.truth();
-        let counts = self.inputs.counts();
+        let counts = self.inputs.counts(&truth);
         // Only readers take this lock; a panic cannot leave it half-written.
         let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
         if Arc::ptr_eq(&latest.truth, &truth) && latest.counts == counts {
@@ -79,14 +69,16 @@ impl Combiner {
 }
 
 impl Inputs {
-    /// The counters, now.
-    fn counts(&self) -> Counts {
+    /// The counters of `truth`'s backends, now.
+    fn counts(&self, truth: &Truth) -> Counts {
         let c = &self.counters;
         Counts {
-            sessions: (0..c.backends())
-                .map(|pos| {
+            sessions: truth
+                .backends
+                .iter()
+                .map(|b| {
                     let port = |role| {
-                        let p = c.of(role, pos);
+                        let p = b.handles.counts(role);
                         PortCounts {
                             current: p.current.load(Relaxed),
                             opened: p.opened.load(Relaxed),
@@ -102,14 +94,17 @@ impl Inputs {
             outcomes: Outcome::ALL.iter().map(|o| (*o, c.outcome(*o))).collect(),
             bytes_up: c.bytes_up.load(Relaxed),
             bytes_down: c.bytes_down.load(Relaxed),
+            open_total: c.total_current(),
+            severed_total: c.total_severed(),
+            max_sessions: c.max_sessions(),
         }
     }
 
     fn build(&self, generation: u64, truth: Arc<Truth>, counts: Counts) -> State {
         let backends = (0..truth.backends.len())
             .map(|pos| BackendState {
-                host: self.addresses[pos].0.clone(),
-                port: self.addresses[pos].1,
+                host: truth.backends[pos].host.clone(),
+                port: truth.backends[pos].port,
                 role: role_of(&truth, pos),
             })
             .collect();

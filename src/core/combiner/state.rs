@@ -121,17 +121,26 @@ pub struct Counts {
     pub bytes_up: u64,
     /// Bytes from backends to clients, of ended sessions.
     pub bytes_down: u64,
+    /// Open sessions on every backend and port, those of backends a reload
+    /// removed (still closing) included.
+    pub open_total: u64,
+    /// Sessions severed since start, on every backend ever configured.
+    pub severed_total: u64,
+    /// The session limit in force (`proxy.max_sessions`, or the one the
+    /// open-file limit allows).
+    pub max_sessions: u64,
 }
 
 impl Counts {
     /// Open sessions on every backend and port.
     pub fn open_sessions(&self) -> u64 {
-        self.sessions.iter().map(Sessions::total).sum()
+        self.open_total
     }
 
-    /// Sessions severed so far.
+    /// Sessions severed since start (a backend a reload removed takes its
+    /// per-backend counts with it; this total keeps them).
     pub fn severed(&self) -> u64 {
-        self.sessions.iter().map(Sessions::severed).sum()
+        self.severed_total
     }
 }
 

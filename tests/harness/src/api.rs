@@ -15,9 +15,9 @@ use serde_json::Value;
 use super::{Switchboard, USER};
 
 impl Switchboard {
-    /// `http://<api><path>`.
+    /// `http://<api><path>` (`https://` when the API is served over TLS).
     pub fn api_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.api)
+        format!("{}://{}{path}", self.scheme, self.api)
     }
 
     /// A request to the API with the harness's credentials.

@@ -5,7 +5,8 @@
 //! Modes: pure echo (default), greeting (writes `hello from <name>\n` on
 //! connect, then echoes; this is how a client learns which backend it
 //! reached) and deferred (reads until the client's EOF, then sends every
-//! byte back and closes: proof that half-close is honoured). A backend can
+//! byte back and closes: proof that half-close is honoured) and half-open
+//! (echoes, then never closes its side after the client's EOF). A backend can
 //! stop listening (connects are refused), start again on the same port, and
 //! kill every connection it holds. Open-connection counts drop when the
 //! backend's socket is closed, i.e. after it has seen the proxy close.
@@ -26,6 +27,10 @@ pub enum Mode {
     Echo,
     Greeting,
     Deferred,
+    /// Echoes, and at the client's EOF keeps its own side open, sending
+    /// nothing more, until killed: a peer that never finishes a
+    /// half-closed session.
+    HalfOpen,
 }
 
 pub struct Backend {
@@ -58,6 +63,11 @@ impl Backend {
     /// Echoes everything only after the client's EOF.
     pub async fn deferred(name: &str) -> Backend {
         Backend::start(name, Mode::Deferred).await
+    }
+
+    /// Echoes, and never closes its side after the client's EOF.
+    pub async fn half_open(name: &str) -> Backend {
+        Backend::start(name, Mode::HalfOpen).await
     }
 
     pub async fn start(name: &str, mode: Mode) -> Backend {
@@ -173,6 +183,13 @@ async fn serve(mut stream: TcpStream, inner: &Inner) -> std::io::Result<()> {
                 }
                 stream.write_all(&buf[..n]).await?;
             }
+        }
+        Mode::HalfOpen => {
+            while let n @ 1.. = stream.read(&mut buf).await? {
+                stream.write_all(&buf[..n]).await?;
+            }
+            // Hold the socket (its write side open) until killed.
+            std::future::pending().await
         }
         Mode::Deferred => {
             let mut all = Vec::new();

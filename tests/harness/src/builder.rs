@@ -3,8 +3,10 @@
 //! probe interval and timeout, rise/fall, failback (and `failback_after`),
 //! standby port, shutdown delay and drain, connect timeout, the API (password, public reads and
 //! metrics, `force_https`, health, metrics and springboard listeners,
-//! `static_dir`), the Traffic Monitor section, the operator state file, the
-//! log level and extra environment; `refuse_with`, and per backend extra
+//! `static_dir`, `tls_cert`/`tls_key`), the Traffic Monitor section, the operator state file, the
+//! log level and extra environment; `refuse_with` and any other `[proxy]`
+//! key (`tcp_keepalive = "1s"`), any other `[api]` key (`max_connections
+//! = 8`), and per backend extra
 //! keys (`proxy_protocol = "v2"`) and extra check keys (`ca`,
 //! `server_name`). `Builder::start` writes the file for the ports of each
 //! start attempt and hands it to [`Switchboard::launch`].
@@ -52,6 +54,8 @@ pub struct Builder {
     pub tm_cluster: String,
     pub tm_publish: &'static str,
     pub tm_public: bool,
+    /// `[traffic_monitor] crconfig_file`.
+    pub tm_crconfig: Option<PathBuf>,
     /// `[state] file`.
     pub state_file: Option<PathBuf>,
     /// `--log-level`.
@@ -59,6 +63,10 @@ pub struct Builder {
     pub env: Vec<(String, String)>,
     /// `[proxy] refuse_with` (`close` when None).
     pub refuse_with: Option<&'static str>,
+    /// More `[proxy]` lines, e.g. `tcp_keepalive = "1s"`.
+    pub proxy_keys: Vec<String>,
+    /// More `[api]` lines, e.g. `max_connections = 8`.
+    pub api_keys: Vec<String>,
     /// (backend name, TOML lines) added to that backend's table, e.g.
     /// `proxy_protocol = "v2"`.
     pub backend_keys: Vec<(String, String)>,
@@ -68,6 +76,9 @@ pub struct Builder {
     /// (backend name, inline check table) replacing that backend's galera
     /// check, e.g. `kind = "mysql", user = "monitor", password = "..."`.
     pub checks: Vec<(String, String)>,
+    /// `[api] tls_cert`, `tls_key` and the CA (PEM) the harness's client
+    /// trusts for them: the API is then reached over `https://`.
+    pub api_tls: Option<(PathBuf, PathBuf, String)>,
 }
 
 impl Builder {
@@ -105,14 +116,25 @@ impl Builder {
             tm_cluster: "db".into(),
             tm_publish: "health",
             tm_public: true,
+            tm_crconfig: None,
             state_file: None,
             log_level: "info",
             env: Vec::new(),
             refuse_with: None,
+            proxy_keys: Vec::new(),
+            api_keys: Vec::new(),
             backend_keys: Vec::new(),
             check_keys: Vec::new(),
             checks: Vec::new(),
+            api_tls: None,
         }
+    }
+
+    /// Serves the API over TLS from these PEM files; the harness's client
+    /// trusts `ca_pem` and speaks `https://`.
+    pub fn api_tls(mut self, cert: PathBuf, key: PathBuf, ca_pem: &str) -> Builder {
+        self.api_tls = Some((cert, key, ca_pem.to_string()));
+        self
     }
 
     /// Adds a backend with a galera check against `health`.
@@ -187,6 +209,18 @@ impl Builder {
         self
     }
 
+    /// Adds a `key = value` line to `[proxy]`.
+    pub fn proxy_key(mut self, line: &str) -> Builder {
+        self.proxy_keys.push(line.into());
+        self
+    }
+
+    /// Adds a `key = value` line to `[api]`.
+    pub fn api_key(mut self, line: &str) -> Builder {
+        self.api_keys.push(line.into());
+        self
+    }
+
     /// Adds TOML lines to the table of backend `name`.
     pub fn backend_keys(mut self, name: &str, lines: &str) -> Builder {
         self.backend_keys.push((name.into(), lines.into()));
@@ -208,6 +242,9 @@ impl Builder {
         if let Some(refuse_with) = self.refuse_with {
             let _ = writeln!(t, "refuse_with = \"{refuse_with}\"\n");
         }
+        for line in &self.proxy_keys {
+            let _ = writeln!(t, "{line}");
+        }
         let _ = writeln!(
             t,
             "[monitor]\ninterval = \"{}ms\"\ntimeout = \"{}ms\"\nrise = {}\nfall = {}\nfailback = {}\nenabled = {}\n",
@@ -223,6 +260,10 @@ impl Builder {
             "[traffic_monitor]\ncluster = \"{}\"\npublish = \"{}\"\npublic = {}\n",
             self.tm_cluster, self.tm_publish, self.tm_public
         );
+        if let Some(file) = &self.tm_crconfig {
+            // Still inside `[traffic_monitor]`: the blank line above ends no table.
+            let _ = writeln!(t, "crconfig_file = \"{}\"\n", file.display());
+        }
         if let Some(file) = &self.state_file {
             let _ = writeln!(t, "[state]\nfile = \"{}\"\n", file.display());
         }
@@ -270,6 +311,17 @@ impl Builder {
         if let Some(dir) = &self.static_dir {
             let _ = writeln!(t, "static_dir = \"{}\"", dir.display());
         }
+        for line in &self.api_keys {
+            let _ = writeln!(t, "{line}");
+        }
+        if let Some((cert, key, _)) = &self.api_tls {
+            let _ = writeln!(
+                t,
+                "tls_cert = \"{}\"\ntls_key = \"{}\"",
+                cert.display(),
+                key.display()
+            );
+        }
         t.push('\n');
     }
 
@@ -279,14 +331,16 @@ impl Builder {
         let password = self.password.clone();
         let env = self.env.clone();
         let standby = self.standby;
-        let mut sb = Switchboard::launch(dir, &password, &env, standby, |dir, ports| {
-            let path = dir.join("switchboard.toml");
-            std::fs::write(&path, self.toml(ports)).unwrap();
-            let mut args = vec!["--log-level".to_string(), self.log_level.to_string()];
-            args.extend(run_args(&path));
-            args
-        })
-        .await;
+        let ca = self.api_tls.as_ref().map(|(_, _, ca)| ca.clone());
+        let mut sb =
+            Switchboard::launch_with_tls(dir, &password, &env, standby, ca, |dir, ports| {
+                let path = dir.join("switchboard.toml");
+                std::fs::write(&path, self.toml(ports)).unwrap();
+                let mut args = vec!["--log-level".to_string(), self.log_level.to_string()];
+                args.extend(run_args(&path));
+                args
+            })
+            .await;
         sb.builder = Some(self);
         sb
     }

@@ -1,13 +1,14 @@
 //! `GoConfig`: the Go switchboard's own configuration file (docs/configuration.md ("Go switchboard format")),
 //! shaped like that program's documented example (cf. its
-//! `validConfig.yml`) plus pxc-release's `BindAddress` and `Metrics`,
+//! `validConfig.yml`) plus pxc-release's `BindAddress`, `Metrics` and
+//! `API.TLS` (the API over TLS, with inline PEMs),
 //! pointed at loopback ports, written as YAML or (the same document) JSON,
 //! and started with `run --config`.
 
 use std::fmt::Write as _;
 
 use super::process::run_args;
-use super::{Backend, HealthEndpoint, Ports, Switchboard, TempDir, USER};
+use super::{Backend, HealthEndpoint, Ports, Switchboard, TempDir, TestCa, USER};
 
 /// The knobs of a Go-format file. Every backend gets `StatusEndpoint:
 /// api/v1/status` on its health endpoint's port; `HealthcheckTimeoutMillis`
@@ -22,6 +23,9 @@ pub struct GoConfig<'a> {
     pub metrics: bool,
     /// `API.ProxyURIs`; empty leaves the key out.
     pub proxy_uris: Vec<String>,
+    /// `API.TLS: {Enabled: true, Certificate, PrivateKey}` with this CA's
+    /// server certificate; the harness's client then trusts the CA.
+    pub api_tls: Option<&'a TestCa>,
 }
 
 impl<'a> GoConfig<'a> {
@@ -33,6 +37,7 @@ impl<'a> GoConfig<'a> {
             static_dir: None,
             metrics: false,
             proxy_uris: Vec::new(),
+            api_tls: None,
         }
     }
 
@@ -49,6 +54,16 @@ impl<'a> GoConfig<'a> {
         );
         if !self.proxy_uris.is_empty() {
             let _ = writeln!(y, "  ProxyURIs: [{}]", self.proxy_uris.join(", "));
+        }
+        if let Some(ca) = self.api_tls {
+            let block =
+                |pem: &str| -> String { pem.lines().map(|l| format!("      {l}\n")).collect() };
+            let _ = write!(
+                y,
+                "  TLS:\n    Enabled: true\n    Certificate: |\n{}    PrivateKey: |\n{}",
+                block(&ca.cert_pem),
+                block(&ca.key_pem)
+            );
         }
         let _ = writeln!(
             y,
@@ -78,7 +93,8 @@ impl<'a> GoConfig<'a> {
     /// Starts the binary with this file as `switchboard.<extension>`
     /// (`yml`, `yaml` or `json`) in `dir`.
     pub async fn start(&self, dir: TempDir, extension: &str) -> Switchboard {
-        Switchboard::launch(dir, &self.password, &[], false, |dir, ports| {
+        let ca = self.api_tls.map(|ca| ca.ca_pem.clone());
+        Switchboard::launch_with_tls(dir, &self.password, &[], false, ca, |dir, ports| {
             let yaml = self.yaml(ports);
             let path = dir.join(format!("switchboard.{extension}"));
             let text = if extension == "json" {

@@ -25,7 +25,15 @@
 //!   [`mariadb_sql`] (SQL against it with `mysql_async`, re-exported),
 //!   [`mariadb_env`] (its programs, the user it runs as, the skip switch) and
 //!   [`galera`] (a three-node Galera cluster of them), with
-//!   [`galera_sidecar`] (a galera-healthcheck-like status endpoint per node).
+//!   [`galera_sidecar`] (a galera-healthcheck-like status endpoint per node);
+//! - [`netns`] (a network namespace of a test's own, where a client can
+//!   vanish without a FIN), with [`netns_sockets`] (its sockets in any TCP
+//!   state);
+//! - for the fault-injection suite (`tests/faults`): [`bad_health`] (a
+//!   status endpoint that hangs, drips, sends 100 MiB, loops redirects...),
+//!   [`faulty_backend`] (a backend that never reads, or is killed with a
+//!   FIN or a reset), [`fds`] (descriptor counts and limits, memory of a
+//!   process) and [`mounts`] (a tiny tmpfs to fill, a read-only bind mount).
 //!
 //! Rules every test follows: only 127.0.0.1 and ephemeral ports; waits poll a
 //! condition with a deadline instead of sleeping; every loop is bounded in
@@ -36,9 +44,12 @@
 
 pub mod api;
 pub mod backend;
+pub mod bad_health;
 pub mod builder;
 pub mod client;
 pub mod data;
+pub mod faulty_backend;
+pub mod fds;
 pub mod fleet;
 pub mod galera;
 pub mod galera_sidecar;
@@ -47,6 +58,9 @@ pub mod health;
 pub mod mariadb;
 pub mod mariadb_env;
 pub mod mariadb_sql;
+pub mod mounts;
+pub mod netns;
+mod netns_sockets;
 pub mod ports;
 pub mod process;
 pub mod prom;
@@ -72,12 +86,13 @@ pub use {
     health::{Health, HealthEndpoint},
     mariadb::{skip_db_tests, MariaDb},
     mysql_async,
+    netns::NetNs,
     ports::{free_addr, free_port, listen, Ports},
     process::{run_cli, BIN, USER},
     proxy_protocol::{ProxyHeader, ProxyProtocolBackend},
     switchboard::Switchboard,
     temp_dir::TempDir,
-    tls::{TestCa, TlsFront},
+    tls::{peer_certificate, TestCa, TlsFront},
 };
 
 /// How often `wait_until` polls.

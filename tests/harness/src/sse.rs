@@ -29,6 +29,9 @@ impl Frame {
 pub struct SseReader {
     response: reqwest::Response,
     buffer: String,
+    /// The tail of the last chunk that ends inside a UTF-8 character (a
+    /// chunk boundary may fall anywhere); completed by the next chunk.
+    partial: Vec<u8>,
 }
 
 impl SseReader {
@@ -36,6 +39,7 @@ impl SseReader {
         SseReader {
             response,
             buffer: String::new(),
+            partial: Vec::new(),
         }
     }
 
@@ -74,7 +78,19 @@ impl SseReader {
                 );
             }
             match tokio::time::timeout(left, self.response.chunk()).await {
-                Ok(Ok(Some(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(Ok(Some(chunk))) => {
+                    self.partial.extend_from_slice(&chunk);
+                    let complete = match std::str::from_utf8(&self.partial) {
+                        Ok(_) => self.partial.len(),
+                        // Keep an incomplete character at the end for the next chunk.
+                        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                        Err(_) => self.partial.len(),
+                    };
+                    let rest = self.partial.split_off(complete);
+                    self.buffer
+                        .push_str(&String::from_utf8_lossy(&self.partial));
+                    self.partial = rest;
+                }
                 Ok(Ok(None)) | Ok(Err(_)) => return None,
                 Err(_) => panic!(
                     "no SSE frame within {timeout:?}; buffered: {:?}",

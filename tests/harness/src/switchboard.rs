@@ -35,6 +35,8 @@ pub struct Switchboard {
     /// The config it was started from, when [`Builder::start`] started it.
     pub(super) builder: Option<Builder>,
     pub(super) http: reqwest::Client,
+    /// `http`, or `https` when the API is served over TLS.
+    pub(super) scheme: &'static str,
     args: Vec<String>,
     env: Vec<(String, String)>,
     child: Child,
@@ -51,17 +53,35 @@ impl Switchboard {
     /// Retries with fresh ports when one was taken between picking and
     /// binding.
     pub async fn launch(
-        mut dir: TempDir,
+        dir: TempDir,
         password: &str,
         env: &[(String, String)],
         standby: bool,
         args: impl Fn(&Path, &Ports) -> Vec<String>,
     ) -> Switchboard {
-        let http = reqwest::Client::builder()
+        Switchboard::launch_with_tls(dir, password, env, standby, None, args).await
+    }
+
+    /// [`Self::launch`] for a binary whose API is served over TLS with a
+    /// certificate signed by `api_ca` (PEM), when given: the harness's
+    /// client speaks `https://` and trusts that CA.
+    pub async fn launch_with_tls(
+        mut dir: TempDir,
+        password: &str,
+        env: &[(String, String)],
+        standby: bool,
+        api_ca: Option<String>,
+        args: impl Fn(&Path, &Ports) -> Vec<String>,
+    ) -> Switchboard {
+        let mut http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap();
+            .pool_max_idle_per_host(0);
+        if let Some(pem) = &api_ca {
+            let ca = reqwest::Certificate::from_pem(pem.as_bytes()).expect("the API's CA");
+            http = http.add_root_certificate(ca);
+        }
+        let http = http.build().unwrap();
+        let scheme = if api_ca.is_some() { "https" } else { "http" };
         let mut env = env.to_vec();
         // `SB_TEST_LOG=switchboard=debug cargo test ...` for more detail.
         if let Ok(filter) = std::env::var("SB_TEST_LOG") {
@@ -81,6 +101,7 @@ impl Switchboard {
                 password: password.to_string(),
                 builder: None,
                 http: http.clone(),
+                scheme,
                 args,
                 env: env.clone(),
                 child,
@@ -167,6 +188,23 @@ impl Switchboard {
         self.builder
             .as_ref()
             .expect("this switchboard was not started by Builder::start")
+    }
+
+    /// The config file [`Builder::start`] wrote (reloads re-read it).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("switchboard.toml")
+    }
+
+    /// Rewrites the config file from `builder` with these `ports` (the
+    /// running ones unless a test moves one); nothing reloads it yet.
+    pub fn write_config(&self, builder: &Builder, ports: &Ports) {
+        std::fs::write(self.config_path(), builder.toml(ports)).expect("write the config file");
+    }
+
+    /// `POST /v0/reload`: the status and the JSON answer.
+    pub async fn reload(&self) -> (u16, serde_json::Value) {
+        self.call(self.request(reqwest::Method::POST, "/v0/reload"))
+            .await
     }
 
     /// Sends a signal to the child (by its pid; only ours).

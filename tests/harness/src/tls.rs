@@ -1,8 +1,11 @@
 //! TLS for tests: [`TestCa`], a throw-away CA made fresh in each test with
-//! one server certificate it signed, and [`TlsFront`], an `https://` front
-//! for a [`super::HealthEndpoint`] (TLS terminated here, bytes relayed to
-//! the plain endpoint), so every scripted health answer is also available
-//! over TLS and the endpoint's probe counters still count.
+//! one server certificate it signed (also as PEM files, for the API's
+//! `tls_cert`/`tls_key`), [`TlsFront`], an `https://` front for a
+//! [`super::HealthEndpoint`] (TLS terminated here, bytes relayed to the
+//! plain endpoint), so every scripted health answer is also available over
+//! TLS and the endpoint's probe counters still count, and
+//! [`peer_certificate`], a raw TLS client that reports the certificate a
+//! server presents.
 //!
 //! Only loopback; nothing is ever written outside the test's own temp dir.
 //! The front's tasks end when it is dropped.
@@ -15,15 +18,20 @@ use std::sync::Arc;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// A CA and one server certificate it signed.
 pub struct TestCa {
     /// The CA certificate, PEM: what a check's `ca` file holds.
     pub ca_pem: String,
+    /// The server certificate, PEM (an API's `tls_cert` file).
+    pub cert_pem: String,
+    /// The server certificate's private key, PKCS#8 PEM (`tls_key`).
+    pub key_pem: String,
     /// The server certificate (DER).
     cert: CertificateDer<'static>,
     /// The server certificate's private key (PKCS#8 DER).
@@ -61,9 +69,23 @@ impl TestCa {
         let cert = params.signed_by(&key, &ca).expect("server certificate");
         TestCa {
             ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
             cert: cert.der().clone(),
             key: key.serialize_der(),
         }
+    }
+
+    /// The server certificate (DER), to compare with what a server presents.
+    pub fn cert_der(&self) -> &[u8] {
+        self.cert.as_ref()
+    }
+
+    /// Writes the server certificate and its key as PEM files (replacing
+    /// what they held: a renewed certificate).
+    pub fn write_server_files(&self, cert: &Path, key: &Path) {
+        std::fs::write(cert, &self.cert_pem).expect("write the certificate file");
+        std::fs::write(key, &self.key_pem).expect("write the key file");
     }
 
     /// Writes the CA's PEM to `path` (a check's `ca` file).
@@ -126,6 +148,40 @@ impl TlsFront {
     pub fn url(&self, host: &str) -> String {
         format!("https://{host}:{}/api/v1/status", self.addr.port())
     }
+}
+
+/// Connects to `addr` over TLS, trusting the CAs in `roots` (PEM) and
+/// naming the server by its IP address, and returns the DER of the
+/// certificate it presents; `Err` says why the handshake failed.
+pub async fn peer_certificate(addr: SocketAddr, roots: &[&str]) -> Result<Vec<u8>, String> {
+    let mut store = rustls::RootCertStore::empty();
+    for pem in roots {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            store
+                .add(cert.map_err(|e| format!("CA PEM: {e}"))?)
+                .map_err(|e| format!("CA: {e}"))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let name = ServerName::IpAddress(addr.ip().into());
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let (_, session) = tls.get_ref();
+    session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|c| c.as_ref().to_vec())
+        .ok_or_else(|| "no peer certificate".to_string())
 }
 
 impl Drop for TlsFront {

@@ -213,7 +213,7 @@ async fn settle(writer: &Writer) -> Result<usize, String> {
                 .take_while(|a| now - a.at < quiet)
                 .map(|a| a.node)
                 .collect();
-            let calm = log.last_error().map_or(true, |t| now - t > quiet);
+            let calm = log.last_error().is_none_or(|t| now - t > quiet);
             let one_node = recent.windows(2).all(|w| w[0] == w[1]);
             let covers = log.acks.first().is_some_and(|a| now - a.at > quiet);
             if log.acks.len() >= 50 && calm && one_node && covers && !recent.is_empty() {
