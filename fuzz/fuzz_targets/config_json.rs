@@ -1,0 +1,11 @@
+//! The Go switchboard JSON configuration parser (`Config::parse`, `Format::Json`) on any
+//! text; the checks are in `shared/config_check.rs`.
+#![no_main]
+
+#[path = "shared/config_check.rs"]
+mod config_check;
+
+use libfuzzer_sys::fuzz_target;
+use switchboard_config::Format;
+
+fuzz_target!(|data: &[u8]| config_check::check(data, Format::Json));
