@@ -123,6 +123,8 @@ async fn inject(rig: &mut Rig, fault: Fault) -> Figures {
     let (a_name, a_port) = (name(a), ports[a]);
     let mut idle = idle_session(sb, a_port).await;
     let t0 = Instant::now();
+    // Set once the fault is in effect (for Pause: SIGSTOP delivered).
+    let applied = std::sync::OnceLock::new();
     let budget = Duration::from_millis(INTERVAL_MS + TIMEOUT_MS) + MARGIN;
     let apply = async {
         match fault {
@@ -132,6 +134,7 @@ async fn inject(rig: &mut Rig, fault: Fault) -> Figures {
             Fault::Desync => cluster.node(a).desync(true).await,
             Fault::ReadOnly => cluster.node(a).set_read_only(true).await,
         }
+        let _ = applied.set(Instant::now());
     };
     let moved = async {
         tokio::join!(
@@ -187,7 +190,10 @@ async fn inject(rig: &mut Rig, fault: Fault) -> Figures {
             cluster.node_mut(a).restart().await;
             None
         }
-        Fault::Pause => Some(resume_and_watch(rig, a, b, t0).await),
+        Fault::Pause => {
+            let paused = *applied.get().expect("the fault was applied");
+            Some(resume_and_watch(rig, a, b, paused).await)
+        }
         Fault::Desync => {
             cluster.node(a).desync(false).await;
             None
@@ -241,8 +247,10 @@ async fn idle_session(sb: &Switchboard, port: u16) -> Conn {
 /// Pause's repair: waits for the eviction, resumes node `a` and, until it
 /// has rejoined (Synced in a view of three with `b`'s conf id), asserts
 /// that the router never makes it active and no write lands on it.
-/// Returns resume to rejoin.
-async fn resume_and_watch(rig: &Rig, a: usize, b: usize, t0: Instant) -> Duration {
+/// Returns resume to rejoin. `paused` is when SIGSTOP had been delivered:
+/// an INSERT sent before it may still be acknowledged by `a` (it took the
+/// INSERT before it stopped); one sent after it must never be.
+async fn resume_and_watch(rig: &Rig, a: usize, b: usize, paused: Instant) -> Duration {
     let (cluster, sb) = (&rig.cluster, &rig.sb);
     let a_name = name(a);
     cluster
@@ -299,7 +307,7 @@ async fn resume_and_watch(rig: &Rig, a: usize, b: usize, t0: Instant) -> Duratio
         .writer
         .acked()
         .iter()
-        .filter(|c| c.at > t0 && c.at <= last_behind && c.port == rig.ports[a])
+        .filter(|c| c.sent > paused && c.at <= last_behind && c.port == rig.ports[a])
         .map(|c| c.seq)
         .collect();
     assert!(

@@ -50,6 +50,9 @@ pub(crate) struct Commit {
     pub(crate) port: u16,
     /// When the OK arrived.
     pub(crate) at: Instant,
+    /// When the INSERT was sent: an OK that arrives after a fault may
+    /// still be for an INSERT the node took before it.
+    pub(crate) sent: Instant,
 }
 
 /// One error the client saw.
@@ -240,11 +243,13 @@ async fn run(proxy: SocketAddr, log: Arc<Mutex<Log>>, stop: CancellationToken) {
                 }
                 seq += 1;
                 let sql = format!("INSERT INTO {TABLE} (seq, port) VALUES ({seq}, @@port)");
+                let sent = Instant::now();
                 match tokio::time::timeout(INSERT_TIMEOUT, conn.conn.query_drop(sql)).await {
                     Ok(Ok(())) => log.lock().expect("writer log").commits.push(Commit {
                         seq,
                         port,
                         at: Instant::now(),
+                        sent,
                     }),
                     Ok(Err(e)) => {
                         log.lock()
