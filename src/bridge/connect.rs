@@ -115,8 +115,9 @@ const EXHAUSTION_PAUSE_MS: u64 = 50;
 /// pause. Process-wide, as descriptors are.
 static PAUSED_UNTIL_MS: AtomicU64 = AtomicU64::new(0);
 
-/// The moment [`PAUSED_UNTIL_MS`] counts from.
-fn epoch() -> Instant {
+/// The moment [`PAUSED_UNTIL_MS`] (and the bridge's other process-wide
+/// clocks kept in atomics) count from.
+pub(crate) fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
 }

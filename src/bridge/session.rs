@@ -23,7 +23,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -148,9 +148,8 @@ pub(crate) fn turn_away(client: TcpStream, ctx: &SessionContext) {
     }
     drop(client);
     ctx.counters.record(Outcome::MaxSessions);
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
     static NEXT_WARNING: AtomicU64 = AtomicU64::new(0);
-    let now = EPOCH.get_or_init(Instant::now).elapsed().as_secs();
+    let now = crate::connect::epoch().elapsed().as_secs();
     let next = NEXT_WARNING.load(Relaxed);
     if now >= next
         && NEXT_WARNING

@@ -121,23 +121,22 @@ impl NetNs {
     /// line each: Recv-Q, Send-Q, local and peer address, then the timer
     /// (`timer:(keepalive,...)`).
     pub fn established(&self, filter: &str) -> Vec<String> {
+        self.ss(&["-Htno", "state", "established"], filter)
+    }
+
+    /// `ss ARGS FILTER` inside the namespace, one line per socket; panics
+    /// naming the filter if `ss` fails.
+    pub(super) fn ss(&self, args: &[&str], filter: &str) -> Vec<String> {
         let out = Command::new(&self.ip)
-            .args([
-                "netns",
-                "exec",
-                &self.name,
-                "ss",
-                "-Htno",
-                "state",
-                "established",
-            ])
+            .args(["netns", "exec", &self.name, "ss"])
+            .args(args)
             .args(filter.split_whitespace())
             .stdin(Stdio::null())
             .output()
             .expect("ss");
         assert!(
             out.status.success(),
-            "ss {filter}: {}",
+            "ss {args:?} {filter}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout)

@@ -4,8 +4,6 @@
 //! [`NetNs::established`] does not list. Reads only (`ss`), inside the
 //! namespace; never changes anything.
 
-use std::process::{Command, Stdio};
-
 use super::NetNs;
 
 impl NetNs {
@@ -13,24 +11,6 @@ impl NetNs {
     /// `established`, `connected`, `all`...) matching the `ss` filter
     /// `filter` (`"dport = :3306"`), one line each.
     pub fn sockets(&self, state: &str, filter: &str) -> Vec<String> {
-        let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).is_file())
-            .unwrap_or("ip");
-        let out = Command::new(ip)
-            .args(["netns", "exec", self.name(), "ss", "-Htn", "state", state])
-            .args(filter.split_whitespace())
-            .stdin(Stdio::null())
-            .output()
-            .expect("ss");
-        assert!(
-            out.status.success(),
-            "ss state {state} {filter}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
+        self.ss(&["-Htn", "state", state], filter)
     }
 }
