@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
+use super::coordination::COORDINATION_KEYS;
 use super::native::{
     API_KEYS, MONITOR_KEYS, PROXY_KEYS, ROOT_KEYS, STATE_KEYS, TRAFFIC_MONITOR_KEYS,
 };
@@ -73,14 +74,41 @@ const FILE_FIXTURES: &[(&str, &str, &[&str])] = &[
         "monitor-pw\n",
         &["backends[].check.password"],
     ),
+    ("coordination.ca", TEST_CA, &[]),
+    ("coordination.cert", TEST_API_CERT, &[]),
+    ("coordination.key", TEST_API_KEY, &[]),
+    (
+        "coordination.password_file",
+        "etcd-pw\n",
+        &["coordination.password"],
+    ),
 ];
 
 /// Keys that need another key with them (both or neither): trying the
-/// first one's example also sets the second from its file fixture.
+/// first one's example also sets the second, from its file fixture or
+/// else from its own documented example.
 const COMPANIONS: &[(&str, &str)] = &[
     ("api.tls_cert", "api.tls_key"),
     ("api.tls_key", "api.tls_cert"),
+    ("coordination.cert", "coordination.key"),
+    ("coordination.key", "coordination.cert"),
+    ("coordination.user", "coordination.password"),
+    ("coordination.password", "coordination.user"),
+    ("coordination.password_file", "coordination.user"),
 ];
+
+/// What every `[coordination]` example is tried with (unless it is the
+/// key itself): etcd with one endpoint, and a fixed instance name rather
+/// than the host's.
+const COORDINATION_CONTEXT: &[(&str, &str)] = &[
+    ("coordination.kind", "\"etcd\""),
+    ("coordination.endpoints", "[\"http://127.0.0.1:2379\"]"),
+    ("coordination.instance", "\"proxy-0\""),
+];
+
+/// `[coordination]` keys used only with `https://` endpoints: their
+/// context's endpoint is `https://`.
+const HTTPS_ONLY: &[&str] = &["coordination.ca", "coordination.cert", "coordination.key"];
 
 /// Go keys whose example cannot be written in a table cell (a PEM): the
 /// test uses this value instead.
@@ -124,13 +152,14 @@ fn assert_same(what: &str, documented: &BTreeSet<String>, code: &BTreeSet<String
 
 /// Every native key the parser accepts, as the document spells it.
 fn native_keys() -> BTreeSet<String> {
-    let sections: [(&str, &[&str]); 6] = [
+    let sections: [(&str, &[&str]); 7] = [
         ("proxy", PROXY_KEYS),
         ("monitor", MONITOR_KEYS),
         ("api", API_KEYS),
         ("state", STATE_KEYS),
         ("log", super::log::LOG_KEYS),
         ("traffic_monitor", TRAFFIC_MONITOR_KEYS),
+        ("coordination", COORDINATION_KEYS),
     ];
     let mut keys = BTreeSet::new();
     for root in ROOT_KEYS {
@@ -350,10 +379,32 @@ fn docs_native_examples_are_accepted() {
             .iter()
             .filter(|(k, _)| *k == r.key)
             .map(|(_, other)| {
-                let (path, _) = fixture(other)
-                    .unwrap_or_else(|| panic!("companion `{other}` has no file fixture"));
+                let value = match fixture(other) {
+                    Some((path, _)) => path,
+                    None => rows
+                        .iter()
+                        .find(|o| o.key == *other)
+                        .and_then(|o| o.example.clone())
+                        .unwrap_or_else(|| {
+                            panic!("companion `{other}` has no file fixture and no example")
+                        }),
+                };
                 let (table, key) = split_key(other);
-                (table, key, path)
+                (table, key, value)
+            })
+            .collect();
+        let context: Vec<(String, String, String)> = COORDINATION_CONTEXT
+            .iter()
+            .filter(|_| r.key.starts_with("coordination."))
+            .filter(|(k, _)| *k != r.key && !COMPANIONS.contains(&(r.key.as_str(), *k)))
+            .map(|(k, v)| {
+                let (table, key) = split_key(k);
+                let v = if HTTPS_ONLY.contains(&r.key.as_str()) {
+                    v.replace("http://", "https://")
+                } else {
+                    v.to_string()
+                };
+                (table, key, v)
             })
             .collect();
         let target = split_key(&r.key);
@@ -371,6 +422,7 @@ fn docs_native_examples_are_accepted() {
                     (t, k) != (&target.0, &target.1) && !removed.contains(&(t.clone(), k.clone()))
                 })
                 .collect();
+            entries.extend(context.iter().cloned());
             entries.push((target.0.clone(), target.1.clone(), value.clone()));
             entries.extend(companions.iter().cloned());
             match Config::parse(&render(&entries), Format::Toml) {

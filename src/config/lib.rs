@@ -4,10 +4,13 @@
 //! Go switchboard's YAML/JSON (docs/configuration.md ("Go switchboard format"), `switchboard.rs`); the extension of
 //! the file decides which. Both report every problem at once through
 //! [`ConfigErrors`], each with its path. This module must never print, log or
-//! return a secret: the API password lives in a [`Secret`] whose `Debug` and
+//! return a secret: every password lives in a [`Secret`] whose `Debug` and
 //! `Display` are redacted.
 
 mod api_tls;
+mod coordination;
+mod coordination_endpoints;
+mod coordination_read;
 mod crconfig;
 #[cfg(test)]
 mod docs_tests;
@@ -30,6 +33,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use api_tls::ApiTls;
+pub use coordination::{
+    Combine, CoordinationConfig, CoordinationKind, EtcdClientCert, EtcdCoordination, EtcdTls,
+    OnCoordinatorLost, DEFAULT_ETCD_PREFIX, DEFAULT_LEASE_TTL, ETCD_PASSWORD_ENV,
+};
 pub use crconfig::{
     check_crconfig, crconfig_from_bytes, read_crconfig, CrConfigDoc, CrConfigFile, CrConfigStats,
     FileStamp,
@@ -58,6 +65,9 @@ pub struct Config {
     pub traffic_monitor: TrafficMonitorConfig,
     /// `[log]`: the level the file asks for, if any.
     pub log: LogConfig,
+    /// `[coordination]`: alone (the default, and always for the Go
+    /// switchboard format) or agreeing with other instances through etcd.
+    pub coordination: CoordinationConfig,
     /// In config order; a backend's position here is its tie-breaker in the
     /// election and its default index.
     pub backends: Vec<BackendConfig>,

@@ -34,6 +34,7 @@ pub(crate) const ROOT_KEYS: &[&str] = &[
     "state",
     "traffic_monitor",
     "log",
+    "coordination",
     "backends",
 ];
 pub(crate) const PROXY_KEYS: &[&str] = &[
@@ -119,6 +120,13 @@ pub(crate) fn parse_in(
     let state = read_state(&root.table("state", &mut p), &mut p);
     let traffic_monitor = read_traffic_monitor(&root.table("traffic_monitor", &mut p), &mut p);
     let log = log::read_log(&root.table("log", &mut p), &mut p);
+    let coordination = coordination_read::read_coordination(
+        &root.table("coordination", &mut p),
+        &state,
+        env,
+        &coordination_read::host_name,
+        &mut p,
+    );
     let backends = read_backends(&root, env, &mut p);
     check_collisions(&listeners, &mut p);
     p.into_result()?;
@@ -130,6 +138,7 @@ pub(crate) fn parse_in(
             state,
             traffic_monitor,
             log,
+            coordination,
             backends,
         }),
         // Every path to None records a problem, so this is never reached.

@@ -212,6 +212,7 @@ fn from_doc(doc: &Value) -> Result<Config, ConfigErrors> {
         state: StateConfig::default(),
         traffic_monitor: TrafficMonitorConfig::default(),
         log: LogConfig::default(),
+        coordination: CoordinationConfig::default(),
         backends,
     })
 }

@@ -5,12 +5,14 @@
 //! Compares two validated configurations field by field. Must never put a
 //! secret in a line: a changed password reads "credentials changed".
 
-use switchboard_config::{BackendConfig, Config};
+use switchboard_config::{BackendConfig, Config, CoordinationConfig};
 
 /// Settings a running process cannot change: the API's own listeners (the
-/// request asking for the reload arrives on one of them) and the state
-/// file (operator state lives in memory and is written there). One problem
-/// line per changed setting; empty when the reload may proceed.
+/// request asking for the reload arrives on one of them), the state
+/// file (operator state lives in memory and is written there) and every
+/// `[coordination]` key (the etcd session, lease and election are set up
+/// once, at start). One problem line per changed setting; empty when the
+/// reload may proceed.
 pub(super) fn restart_only(old: &Config, new: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     let mut check = |path: &str, before: String, after: String| {
@@ -42,7 +44,48 @@ pub(super) fn restart_only(old: &Config, new: &Config) -> Vec<String> {
         show(&old.state.file.as_ref().map(|p| p.display())),
         show(&new.state.file.as_ref().map(|p| p.display())),
     );
+    if old.coordination != new.coordination {
+        problems.push(format!(
+            "coordination: changing it needs a restart ({})",
+            coordination_change(&old.coordination, &new.coordination)
+        ));
+    }
     problems
+}
+
+/// Which `[coordination]` settings differ, by name only: the settings
+/// hold the etcd password, and an endpoint may carry credentials.
+fn coordination_change(old: &CoordinationConfig, new: &CoordinationConfig) -> String {
+    let kind = |c: &CoordinationConfig| if c.etcd().is_some() { "etcd" } else { "none" };
+    let (Some(a), Some(b)) = (old.etcd(), new.etcd()) else {
+        return format!(
+            "running with kind = \"{}\", the file says kind = \"{}\"",
+            kind(old),
+            kind(new)
+        );
+    };
+    let changed = [
+        ("endpoints", a.endpoints != b.endpoints),
+        ("prefix", a.prefix != b.prefix),
+        ("instance", a.instance != b.instance),
+        ("lease_ttl", a.lease_ttl != b.lease_ttl),
+        ("combine", a.combine != b.combine),
+        (
+            "on_coordinator_lost",
+            a.on_coordinator_lost != b.on_coordinator_lost,
+        ),
+        ("ca/cert/key", a.tls != b.tls),
+        (
+            "user/password",
+            (&a.user, &a.password) != (&b.user, &b.password),
+        ),
+    ];
+    let names: Vec<String> = changed
+        .iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(name, _)| format!("coordination.{name}"))
+        .collect();
+    format!("the file changes {}", names.join(", "))
 }
 
 /// `none` or the value.
