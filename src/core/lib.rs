@@ -12,7 +12,9 @@
 //! [`BackendHandles`] (data path → monitor: probe requests; and the counts
 //! that follow a backend through a reload), [`RouteProgress`] (data path →
 //! API) and [`live_config`] (the configuration in force and the reload
-//! requests: API → runner).
+//! requests: API → runner) and [`coordination`] (the state several
+//! instances share through etcd, its pure rules, and the queue through
+//! which the API stores an operator change there: API → coordinator).
 //!
 //! Must never: open a socket, use `tokio::net`, know axum or reqwest.
 //! `scripts/test` checks this crate on its own so that no feature of another
@@ -23,6 +25,7 @@ pub mod bus;
 pub mod cluster;
 pub mod combiner;
 pub mod consistency;
+pub mod coordination;
 pub mod counters;
 pub mod election;
 pub mod hysteresis;

@@ -129,6 +129,22 @@ pub enum EventKind {
         summary: String,
         actor: String,
     },
+    /// `[coordination]`: etcd has been unreachable for `lease_ttl`; the
+    /// reason says what this instance does meanwhile (`hold` or `refuse`).
+    CoordinatorLost { reason: String },
+    /// `[coordination]`: etcd answers again and this instance routes by
+    /// the shared decision once more.
+    CoordinatorRejoined { reason: String },
+    /// `[coordination]`: another instance (or none) leads: `from` and `to`
+    /// are instance names, not backends.
+    LeaderChanged {
+        from: Option<String>,
+        to: Option<String>,
+    },
+    /// `[coordination]`: the shared decision routes to a backend this
+    /// instance's own probes call unhealthy (or do not know). Nothing else
+    /// changes: connections fail as they would.
+    LocalDisagreement { backend: String, reason: String },
 }
 
 impl EventKind {
@@ -144,6 +160,10 @@ impl EventKind {
             EventKind::SessionsChanged { .. } => "sessions_changed",
             EventKind::SessionsSevered { .. } => "sessions_severed",
             EventKind::ConfigReloaded { .. } => "config_reloaded",
+            EventKind::CoordinatorLost { .. } => "coordinator_lost",
+            EventKind::CoordinatorRejoined { .. } => "coordinator_rejoined",
+            EventKind::LeaderChanged { .. } => "leader_changed",
+            EventKind::LocalDisagreement { .. } => "local_disagreement",
         }
     }
 
@@ -234,6 +254,16 @@ impl EventKind {
             ),
             EventKind::ConfigReloaded { summary, actor } => {
                 format!("configuration reloaded by {actor}: {summary}")
+            }
+            EventKind::CoordinatorLost { reason } => format!("coordinator lost: {reason}"),
+            EventKind::CoordinatorRejoined { reason } => {
+                format!("coordinator rejoined: {reason}")
+            }
+            EventKind::LeaderChanged { from, to } => {
+                format!("coordination leader {} -> {}", name(from), name(to))
+            }
+            EventKind::LocalDisagreement { backend, reason } => {
+                format!("the shared decision routes to {backend}, which this instance's probes call down: {reason}")
             }
         }
     }

@@ -12,6 +12,7 @@
 //! settings in `reconfigure.rs`.
 
 mod commands;
+mod decisions;
 pub mod operator_state;
 pub mod probe_latency;
 mod probe_rules;
@@ -28,10 +29,11 @@ use tokio::sync::watch;
 use crate::backend_handles::BackendHandles;
 use crate::bus::{Bus, EventKind};
 use crate::consistency::GaleraFacts;
+use crate::coordination::CoordinationStatus;
 use crate::election::ActiveElection;
 use crate::hysteresis::Hysteresis;
 use probe_rules::ProbeRules;
-use switchboard_config::Config;
+use switchboard_config::{Config, CoordinationKind};
 
 pub use operator_state::OperatorState;
 pub use probe_latency::{HistogramSnapshot, LatencyHistogram};
@@ -59,6 +61,10 @@ pub enum CommandError {
     /// The change could not be written to the state file, so it was not
     /// made (nothing changed in memory either).
     NotPersisted(String),
+    /// `[coordination]`: the store that holds the operator state cannot
+    /// take the change now (unreachable, or this instance is stopping), so
+    /// it was made nowhere.
+    Unavailable(String),
 }
 
 /// Shared handle; clone freely.
@@ -89,6 +95,12 @@ struct Writer {
     pending: Vec<EventKind>,
     /// Galera staleness and the failback wait (`probe_rules.rs`).
     rules: ProbeRules,
+    /// `[coordination] kind = "etcd"`: routes come from the shared
+    /// decision (`decisions.rs`), never from this instance's own election.
+    coordinated: bool,
+    /// The backend this instance last raised `local_disagreement` for, so
+    /// one disagreement is one event, not one per probe.
+    disagreeing: Option<String>,
 }
 
 impl Cluster {
@@ -141,6 +153,14 @@ impl Cluster {
             version: 0,
             last_event_index: bus.last_index(),
             started_at: now,
+            coordination: match &config.coordination.kind {
+                CoordinationKind::None => None,
+                CoordinationKind::Etcd(etcd) => Some(Arc::new(CoordinationStatus::joining(
+                    &etcd.instance,
+                    etcd.combine,
+                    etcd.on_coordinator_lost,
+                ))),
+            },
         };
         let hysteresis = config
             .backends
@@ -162,6 +182,8 @@ impl Cluster {
                     hysteresis,
                     pending: Vec::new(),
                     rules: ProbeRules::new(config),
+                    coordinated: !matches!(config.coordination.kind, CoordinationKind::None),
+                    disagreeing: None,
                 }),
                 version,
             }),
@@ -284,6 +306,12 @@ impl Cluster {
     /// Re-runs the election after `cause` and queues its edges; the caller
     /// commits.
     fn reelect(&self, w: &mut Writer, cause: &str) {
+        if w.coordinated {
+            // The leader elects for every instance (`decisions.rs`); a
+            // local edge only tells whether this instance disagrees.
+            Cluster::check_local_agreement(w);
+            return;
+        }
         // No election until every backend has its first verdict: electing
         // on partial information lets whichever backend answers first win
         // the startup (a spurious failover once the lower index answers, and

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::backend_handles::BackendHandles;
 use crate::bus::AdminState;
+use crate::coordination::CoordinationStatus;
 
 /// How many probe results each backend keeps for the dashboard's history.
 pub const HISTORY: usize = 20;
@@ -43,6 +44,9 @@ pub struct Truth {
     /// truth; the read model reads session counts live.)
     pub last_event_index: u64,
     pub started_at: SystemTime,
+    /// `[coordination] kind = "etcd"`: the role, leader, views and
+    /// decision this instance routes by; `None` when it decides alone.
+    pub coordination: Option<Arc<CoordinationStatus>>,
 }
 
 /// Routing on/off with the operator's message.
