@@ -247,6 +247,9 @@ async fn demo(n: usize, listen: SocketAddr, standby: SocketAddr, api: SocketAddr
 fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
+            if let Some(why) = runner::unsupported(&config) {
+                return config_errors(path, &why);
+            }
             println!(
                 "{}: OK ({} backends, proxy {}, api {})",
                 path.display(),

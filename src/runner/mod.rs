@@ -15,6 +15,7 @@
 //! changes in words: `config_diff.rs`.
 
 mod config_diff;
+mod coordination;
 mod event_log;
 pub(crate) mod logging;
 mod reload;
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+pub(crate) use coordination::unsupported;
 use switchboard_api::{Api, ApiContext, TlsHandle};
 use switchboard_bridge::Bridge;
 use switchboard_config::Config;
@@ -97,6 +99,9 @@ pub(crate) async fn start(
     source: Option<Source>,
     extra_routes: Option<Router>,
 ) -> Result<Running, StartError> {
+    if let Some(why) = unsupported(&config) {
+        return Err(StartError::Config(why));
+    }
     let config = Arc::new(config);
     if config.log.level.is_some() {
         logging::set_level(config.log.level.as_deref());
@@ -153,11 +158,22 @@ pub(crate) async fn start(
     if let Some(actor) = frozen_by {
         cluster.freeze_monitoring_at_startup(actor);
     }
+    let coordination = coordination::start(
+        &config,
+        &cluster,
+        &live,
+        &tasks,
+        stop_background.child_token(),
+    )
+    .await;
 
     let counters = Arc::new(SessionCounters::new());
     let bridge = Bridge::start(&live, &cluster, counters.clone(), &tasks)
         .await
         .map_err(|e| StartError::Fatal(e.to_string()))?;
+    if let Some(c) = &coordination {
+        c.bridge_started(bridge.progress());
+    }
     let combiner = Combiner::new(cluster.clone(), counters.clone());
 
     let ctx = ApiContext {
@@ -166,6 +182,7 @@ pub(crate) async fn start(
         combiner,
         extra_routes,
         progress: Some(bridge.progress()),
+        coordination: coordination.as_ref().map(|c| c.handle.clone()),
     };
     let api = switchboard_api::serve(ctx)
         .await
