@@ -35,6 +35,11 @@ const EMBEDDED: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/charts.js"),
     ),
     (
+        "instances.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/instances.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_bytes!("../../static/style.css"),

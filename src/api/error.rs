@@ -93,6 +93,16 @@ impl ApiError {
         }
     }
 
+    /// 503: `[coordination]`'s store cannot take the change now, so it was
+    /// made nowhere; the client may retry.
+    pub(crate) fn unavailable(error: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: error.into(),
+            field: None,
+        }
+    }
+
     /// Any status with a generic message, for answers axum made by itself.
     fn for_status(status: StatusCode) -> ApiError {
         let error = match status {

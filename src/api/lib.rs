@@ -8,7 +8,9 @@
 //! thread, apart from the data path. Each concept lives in its own file:
 //! `auth` (the front door), `error` (JSON errors, body limit), `params` and
 //! `bool_param` (control inputs), `views` and `switchboard_v0` (the Go
-//! switchboard's `/v0`), `state` and `sse` (the read model and its stream),
+//! switchboard's `/v0`; with `[coordination]` a PATCH goes through the
+//! `CoordinationHandle` instead of the cluster), `state`, `wire_state`,
+//! `wire_coordination` and `sse` (the read model and its stream),
 //! `tm_model` and `traffic_monitor` (Traffic Monitor), `metrics`,
 //! `history` (the dashboard charts' 15 minutes of samples, taken on the API
 //! thread), `openapi` (the OpenAPI document of the API listener,
@@ -25,6 +27,8 @@ mod assets;
 mod auth;
 mod bool_param;
 mod connection;
+#[cfg(test)]
+mod coordination_tests;
 mod error;
 mod history;
 mod metrics;
@@ -44,6 +48,7 @@ mod tls_listener;
 mod tm_model;
 mod traffic_monitor;
 mod views;
+mod wire_coordination;
 mod wire_event;
 mod wire_state;
 
@@ -66,6 +71,7 @@ use error::ApiError;
 pub use params::parse_control_params;
 use switchboard_core::cluster::Cluster;
 use switchboard_core::combiner::Combiner;
+use switchboard_core::coordination::CoordinationHandle;
 use switchboard_core::live_config::LiveConfig;
 use switchboard_core::RouteProgress;
 pub use tls::TlsHandle;
@@ -86,6 +92,11 @@ pub struct ApiContext {
     /// How far the data path has applied the truth, to answer a command
     /// only once it is in force; `None` where no bridge runs (unit tests).
     pub progress: Option<RouteProgress>,
+    /// `[coordination] kind = "etcd"`: the queue through which a PATCH
+    /// stores its change in the shared operator state (it then applies on
+    /// every instance); `None` when this instance decides alone and a
+    /// PATCH commands the cluster directly.
+    pub coordination: Option<CoordinationHandle>,
 }
 
 /// How long a command waits for the bridge to apply it before answering.

@@ -4,9 +4,12 @@
 //!
 //! Owns the metric names, labels and help texts, including pxc-release's
 //! `backend_sessions_total{backend="..."}` gauge with its original help
-//! line. Nothing is cached between scrapes and nothing here is written by
+//! line; the `[coordination]` series are `metrics/coordination.rs`'s.
+//! Nothing is cached between scrapes and nothing here is written by
 //! the data path: a scrape is a handful of atomic loads and one text
 //! encoding. It never exposes configuration values beyond backend names.
+
+mod coordination;
 
 use std::fmt;
 use std::time::SystemTime;
@@ -283,6 +286,10 @@ impl prometheus_client::collector::Collector for SwitchboardCollector {
                 &s.buckets,
                 None,
             )?;
+        }
+
+        if let Some(status) = &truth.coordination {
+            coordination::encode(&mut enc, status)?;
         }
 
         let (applied, refused) = self.config.reloads();

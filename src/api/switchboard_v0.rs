@@ -3,8 +3,12 @@
 //!
 //! Owns the validation of control requests (which parameters, which
 //! combinations, which errors with which `field`) and turns valid ones into
-//! `Cluster` commands with the caller as actor. Every answer is built from
-//! one read-model snapshot taken after the command is in force; it never
+//! `Cluster` commands with the caller as actor, or, with `[coordination]`,
+//! into an `OperatorChange` the coordinator stores for every instance (the
+//! answer then lists the instances that acknowledged it; a store that
+//! cannot take it is 503). Validation is the same either way and comes
+//! first: nothing invalid is ever submitted. Every answer is built from one
+//! read-model snapshot taken after the command is in force; it never
 //! touches a socket or a lock of the data path.
 
 use axum::body::Body;
@@ -17,11 +21,12 @@ use axum::{Extension, Json, Router};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::params::Params;
-use super::views::{self, BackendView, ClusterView};
+use super::views::{self, Acknowledged, BackendView, ClusterView};
 use super::App;
 use switchboard_core::bus::AdminState;
 use switchboard_core::cluster::CommandError;
 use switchboard_core::combiner::State as Snapshot;
+use switchboard_core::coordination::OperatorChange;
 
 /// The `/v0` control and compatibility routes.
 pub(crate) fn routes() -> Router<App> {
@@ -60,7 +65,7 @@ async fn patch_cluster(
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<ClusterView>, ApiError> {
+) -> Result<Json<Acknowledged<ClusterView>>, ApiError> {
     let params = Params::read(&uri, &headers, body).await?;
     let traffic = params.flag("trafficEnabled")?;
     let monitoring = params.flag("monitoringEnabled")?;
@@ -78,13 +83,28 @@ async fn patch_cluster(
         ));
     }
     let actor = caller.map(|c| c.0).unwrap_or_default().actor();
-    let cluster = &app.ctx.cluster;
     // Both flags in one change: saved and applied together, or neither.
-    cluster
-        .set_flags(traffic.map(|t| (t, message.as_str())), monitoring, &actor)
-        .map_err(command_error)?;
+    let acknowledged = match &app.ctx.coordination {
+        Some(handle) => {
+            let change = OperatorChange::Flags {
+                routing: traffic.map(|t| (t, message)),
+                monitoring,
+            };
+            Some(handle.submit(change, &actor).await.map_err(command_error)?)
+        }
+        None => {
+            app.ctx
+                .cluster
+                .set_flags(traffic.map(|t| (t, message.as_str())), monitoring, &actor)
+                .map_err(command_error)?;
+            None
+        }
+    };
     app.ctx.settle().await;
-    Ok(Json(views::cluster(&app.ctx.combiner.snapshot())))
+    Ok(Json(Acknowledged {
+        view: views::cluster(&app.ctx.combiner.snapshot()),
+        acknowledged,
+    }))
 }
 
 /// `PATCH /v0/backends/{name}`: `state` = `enabled|drain|disabled` and an
@@ -96,7 +116,7 @@ async fn patch_backend(
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<BackendView>, ApiError> {
+) -> Result<Json<Acknowledged<BackendView>>, ApiError> {
     let name = backend_name(name)?;
     position(&app.ctx.combiner.snapshot(), &name)?;
     let params = Params::read(&uri, &headers, body).await?;
@@ -110,15 +130,31 @@ async fn patch_backend(
         })?;
     let message = params.text("message")?.unwrap_or("");
     let actor = caller.map(|c| c.0).unwrap_or_default().actor();
-    app.ctx
-        .cluster
-        .set_admin(&name, state, message, &actor)
-        .map_err(command_error)?;
+    let acknowledged = match &app.ctx.coordination {
+        Some(handle) => {
+            let change = OperatorChange::Admin {
+                backend: name.clone(),
+                state,
+                message: message.to_string(),
+            };
+            Some(handle.submit(change, &actor).await.map_err(command_error)?)
+        }
+        None => {
+            app.ctx
+                .cluster
+                .set_admin(&name, state, message, &actor)
+                .map_err(command_error)?;
+            None
+        }
+    };
     app.ctx.settle().await;
     // Looked up again: a reload may have moved it meanwhile.
     let snapshot = app.ctx.combiner.snapshot();
     let pos = position(&snapshot, &name)?;
-    Ok(Json(views::backend(&snapshot, pos)))
+    Ok(Json(Acknowledged {
+        view: views::backend(&snapshot, pos),
+        acknowledged,
+    }))
 }
 
 /// The `{name}` of the path, percent-decoded; 400 naming the field when it
@@ -149,5 +185,6 @@ fn command_error(e: CommandError) -> ApiError {
         CommandError::NotPersisted(why) => {
             ApiError::internal(format!("nothing was changed: {why}"))
         }
+        CommandError::Unavailable(why) => ApiError::unavailable(why),
     }
 }

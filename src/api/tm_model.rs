@@ -12,10 +12,14 @@
 //! Monitor's `health.CalcAvailability`, a family is available only when the
 //! backend has an address of it (`host` an IPv6 literal: IPv6 only; an IPv4
 //! literal or a host name: IPv4 only). Every view (`CrStates`, `?raw`, the
-//! counts, the event log) applies all of these rules: a Traffic Monitor
-//! peer that combines our local view optimistically must never see a
-//! backend available that we would not route to. Pure functions of one
-//! `Truth`; nothing here does I/O.
+//! counts, the event log, PeerStates) applies all of these rules: a Traffic
+//! Monitor peer that combines our local view optimistically must never see
+//! a backend available that we would not route to. Whose health the rules
+//! run on is a [`Source`]: this instance's probes, the `[coordination]`
+//! leader's combined health, or another instance's published view (the
+//! operator's states and flags are shared by every instance, so they come
+//! from the truth either way). Pure functions of one `Truth`; nothing here
+//! does I/O.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -24,6 +28,7 @@ use super::rfc3339;
 use switchboard_config::Publish;
 use switchboard_core::bus::AdminState;
 use switchboard_core::cluster::Truth;
+use switchboard_core::coordination::{Decision, PeerView};
 
 /// `lastPoll` of a backend never polled (Go's zero `time.Time`).
 pub(crate) const NEVER_POLLED: &str = "0001-01-01T00:00:00Z";
@@ -89,8 +94,64 @@ pub(crate) fn families(host: &str) -> (bool, bool) {
     }
 }
 
-/// The verdict on backend `pos` under `publish`.
+/// Whose health a verdict is made of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// This instance's own probes (`?raw`, the counts, the event log).
+    Local,
+    /// The `[coordination]` leader's combined health (CrStates); a backend
+    /// the decision lacks gets its local verdict.
+    Combined(&'a Decision),
+    /// Another instance's published view (PeerStates); under
+    /// `active-only`, its own active is the one available.
+    Peer(&'a PeerView),
+}
+
+/// Health, why, and whether `publish = "active-only"` would publish it,
+/// of backend `pos` as `source` sees it.
+fn health(truth: &Truth, pos: usize, source: Source<'_>) -> (bool, String, bool) {
+    let b = &truth.backends[pos];
+    let local = || {
+        (
+            b.healthy == Some(true),
+            b.reason.clone(),
+            truth.active == Some(pos),
+        )
+    };
+    match source {
+        Source::Local => local(),
+        Source::Combined(d) => {
+            d.combined
+                .iter()
+                .find(|c| c.name == b.name)
+                .map_or_else(local, |c| {
+                    let why = format!("healthy in {} of {} views", c.healthy_views, c.views);
+                    (c.healthy == Some(true), why, truth.active == Some(pos))
+                })
+        }
+        Source::Peer(v) => {
+            let active = v.active.as_deref() == Some(b.name.as_str());
+            match v.backends.iter().find(|p| p.name == b.name) {
+                Some(p) => (p.healthy == Some(true), p.reason.clone(), active),
+                None => (false, format!("not in {}'s view", v.instance), active),
+            }
+        }
+    }
+}
+
+/// The verdict on backend `pos` under `publish`, from this instance's own
+/// probes.
 pub(crate) fn verdict(truth: &Truth, pos: usize, publish: Publish) -> CacheVerdict {
+    verdict_of(truth, pos, publish, Source::Local)
+}
+
+/// The verdict on backend `pos` under `publish`, from `source`'s health.
+pub(crate) fn verdict_of(
+    truth: &Truth,
+    pos: usize,
+    publish: Publish,
+    source: Source<'_>,
+) -> CacheVerdict {
     let b = &truth.backends[pos];
     let (v4, v6) = families(&b.host);
     let verdict = |available: bool, server_status: ServerStatus, status: String| CacheVerdict {
@@ -114,9 +175,9 @@ pub(crate) fn verdict(truth: &Truth, pos: usize, publish: Publish) -> CacheVerdi
             &truth.routing.message,
         );
     }
-    let healthy = b.healthy == Some(true);
+    let (healthy, reason, active) = health(truth, pos, source);
     let chosen = match publish {
-        Publish::ActiveOnly => truth.active == Some(pos),
+        Publish::ActiveOnly => active,
         Publish::Health => healthy,
     };
     if !truth.monitoring.enabled {
@@ -141,7 +202,7 @@ pub(crate) fn verdict(truth: &Truth, pos: usize, publish: Publish) -> CacheVerdi
     } else if healthy {
         reported(false, "REPORTED - standby".into())
     } else {
-        reported(false, format!("REPORTED - unavailable: {}", b.reason))
+        reported(false, format!("REPORTED - unavailable: {reason}"))
     }
 }
 

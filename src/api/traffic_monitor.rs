@@ -1,5 +1,5 @@
 //! Traffic Monitor compatible reads (docs/api.md): `/publish/CrStates`
-//! (`?raw`), `/publish/CrConfig`, `/publish/EventLog`, `/publish/Stats`,
+//! (`?raw`), `/publish/PeerStates`, `/publish/CrConfig`, `/publish/EventLog`, `/publish/Stats`,
 //! `/publish/ConfigDoc`, `/api/cache-statuses`, `/api/cache-count`,
 //! `/api/cache-available-count`, `/api/cache-down-count`, `/api/version`,
 //! `/api/monitor-config` and `/api/crconfig-history`, each also with a
@@ -10,7 +10,11 @@
 //! named at its handler: field names, JSON types and content types as
 //! `datareq` writes them; caches keyed by backend name in sorted order;
 //! every configured backend present; `disabledLocations: []`. Availability
-//! and status strings come from `tm_model`; the event log, the CrConfig
+//! and status strings come from `tm_model`; with `[coordination]`, CrStates
+//! (and `combined_available`) run its rules on the leader's combined
+//! health, as Traffic Monitor serves its peers' combined states, while
+//! `?raw`, the counts and the event log keep this instance's own, as
+//! Traffic Monitor's do. PeerStates, the event log, the CrConfig
 //! file, the process statistics and the monitoring config live in the
 //! submodules. Reads the cluster truth, the bus and the live counters, and
 //! never commands anything; gzip is applied by the router's compression
@@ -19,19 +23,20 @@
 mod crconfig;
 mod event_log;
 mod monitor_config;
+mod peer_states;
 mod stats;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::tm_model::{is_down, last_poll, verdict, ServerStatus};
+use super::tm_model::{is_down, last_poll, verdict, verdict_of, ServerStatus, Source};
 use super::{ApiContext, App};
 use switchboard_core::cluster::Truth;
 
@@ -79,8 +84,9 @@ impl TmState {
 /// Every Traffic Monitor route, with its trailing-slash alias.
 pub(crate) fn routes() -> Router<App> {
     let mut router = Router::new();
-    let routes: [(&str, MethodRouter<App>); 12] = [
+    let routes: [(&str, MethodRouter<App>); 13] = [
         ("/publish/CrStates", get(cr_states)),
+        ("/publish/PeerStates", get(peer_states::peer_states)),
         ("/publish/CrConfig", get(crconfig::cr_config)),
         ("/publish/EventLog", get(event_log::event_log)),
         ("/publish/Stats", get(stats::stats)),
@@ -128,20 +134,44 @@ struct CrStates {
     delivery_services: BTreeMap<String, DeliveryServiceState>,
 }
 
-/// `GET /publish/CrStates[?raw]` (`datareq/crstate.go`). One instance has
-/// no peers to combine with, so the combined view and `?raw` (this
-/// instance's local view) are the same document, every rule applied.
-async fn cr_states(State(app): State<App>) -> Json<CrStates> {
+/// Whose health CrStates publishes: the leader's combined health when
+/// coordinated and a decision exists, else this instance's own.
+fn published(truth: &Truth) -> Source<'_> {
+    truth
+        .coordination
+        .as_ref()
+        .and_then(|s| s.decision.as_ref())
+        .map_or(Source::Local, Source::Combined)
+}
+
+/// Whether the query has a `raw` parameter, whatever its value (Traffic
+/// Monitor's `_, raw := params["raw"]`).
+fn wants_raw(uri: &Uri) -> bool {
+    uri.query()
+        .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "raw"))
+}
+
+/// `GET /publish/CrStates[?raw]` (`datareq/crstate.go`): the combined view
+/// (with `[coordination]`: the leader's combined health by backend name,
+/// the local verdict for a backend the decision lacks), or with `?raw`
+/// this instance's local view, every rule applied to both. Alone, both are
+/// the local view.
+async fn cr_states(State(app): State<App>, uri: Uri) -> Json<CrStates> {
     let snap = app.ctx.combiner.snapshot();
     let truth = &snap.truth;
     let config = app.ctx.config.get();
     let publish = config.traffic_monitor.publish;
+    let source = if wants_raw(&uri) {
+        Source::Local
+    } else {
+        published(truth)
+    };
     let caches: BTreeMap<String, CacheState> = truth
         .backends
         .iter()
         .enumerate()
         .map(|(pos, b)| {
-            let v = verdict(truth, pos, publish);
+            let v = verdict_of(truth, pos, publish, source);
             let state = CacheState {
                 is_available: v.available,
                 ipv4_available: v.ipv4,
@@ -312,7 +342,7 @@ async fn cache_statuses(State(app): State<App>) -> Json<BTreeMap<String, CacheSt
                 connection_count: i64::try_from(sessions).unwrap_or(i64::MAX),
                 ipv4_available: v.ipv4,
                 ipv6_available: v.ipv6,
-                combined_available: v.available,
+                combined_available: verdict_of(truth, pos, publish, published(truth)).available,
                 interfaces: BTreeMap::from([(INTERFACE, interface)]),
             },
         );

@@ -4,7 +4,8 @@
 //! Owns the field names and their order: a backend is `host, port, healthy,
 //! name, currentSessionCount, active, trafficEnabled` followed by extras; the
 //! cluster is `activeBackend, trafficEnabled, message, lastUpdated`, then
-//! `monitoringEnabled` (in GET and PATCH answers alike). Every field of one
+//! `monitoringEnabled` (in GET and PATCH answers alike); a coordinated
+//! PATCH answer adds `acknowledged` last. Every field of one
 //! answer describes the same moment: the snapshot's. Nothing here changes
 //! state.
 
@@ -74,6 +75,20 @@ pub(crate) struct ClusterView {
     pub last_updated: String,
     /// Monitoring on or off, after the reference fields.
     pub monitoring_enabled: bool,
+}
+
+/// A PATCH answer: the object after the change, then, with
+/// `[coordination]`, the live instances that acknowledged it within one
+/// second (this one first); the field is absent without coordination, so
+/// the Go switchboard's clients see exactly its shape.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Acknowledged<T> {
+    /// The cluster or backend object, its fields first and in their order.
+    #[serde(flatten)]
+    pub view: T,
+    /// Instance names, or `None` (absent) when this instance decides alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Vec<String>>,
 }
 
 /// Every backend, in config order.

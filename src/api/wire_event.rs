@@ -3,7 +3,8 @@
 //!
 //! Owns the JSON contract of events: `index`, `time` (RFC 3339), `type`
 //! (the snake-case name, also the SSE `event:` line), the fields of that
-//! type (`backend`, `from`, `to`, `reason`, ...), and `description`, the
+//! type (`backend`, `from`, `to`, `reason`, ...; `leader_changed`'s `from`
+//! and `to` are instance names, every other type's backends), and `description`, the
 //! one line for people the server writes (the same text as the log line),
 //! so no client re-derives it. The internal `Event` type is never
 //! serialised directly.
@@ -77,6 +78,14 @@ pub(crate) fn event_json(e: &Event) -> Value {
             "sessions": sessions,
             "reason": reason,
         }),
+        EventKind::CoordinatorLost { reason } | EventKind::CoordinatorRejoined { reason } => {
+            json!({ "reason": reason })
+        }
+        // Instance names, not backends: the type says which.
+        EventKind::LeaderChanged { from, to } => json!({ "from": from, "to": to }),
+        EventKind::LocalDisagreement { backend, reason } => {
+            json!({ "backend": backend, "reason": reason })
+        }
     };
     if let Value::Object(fields) = fields {
         out.extend(fields);
@@ -122,5 +131,54 @@ mod tests {
             "active db-0 -> none: db-0 unhealthy: HTTP 503"
         );
         assert_eq!(v["time"], "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn coordination_events_carry_their_fields() {
+        let fields = |kind: EventKind| {
+            let v = event_json(&Event {
+                index: 1,
+                time: SystemTime::UNIX_EPOCH,
+                kind,
+            });
+            let keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            (v, keys[3..keys.len() - 1].join(","))
+        };
+        let (v, keys) = fields(EventKind::CoordinatorLost {
+            reason: "etcd unreachable for 3s; holding db-0".into(),
+        });
+        assert_eq!(
+            (v["type"].as_str(), keys.as_str()),
+            (Some("coordinator_lost"), "reason")
+        );
+        let (v, keys) = fields(EventKind::CoordinatorRejoined {
+            reason: "etcd answers".into(),
+        });
+        assert_eq!(
+            (v["type"].as_str(), keys.as_str()),
+            (Some("coordinator_rejoined"), "reason")
+        );
+        let (v, keys) = fields(EventKind::LeaderChanged {
+            from: None,
+            to: Some("proxy-1".into()),
+        });
+        assert_eq!(
+            (v["type"].as_str(), keys.as_str()),
+            (Some("leader_changed"), "from,to")
+        );
+        assert_eq!(
+            (&v["from"], &v["to"]),
+            (&Value::Null, &Value::from("proxy-1"))
+        );
+        assert_eq!(v["description"], "coordination leader none -> proxy-1");
+        let (v, keys) = fields(EventKind::LocalDisagreement {
+            backend: "db-1".into(),
+            reason: "HTTP 503".into(),
+        });
+        assert_eq!(
+            (v["type"].as_str(), keys.as_str()),
+            (Some("local_disagreement"), "backend,reason")
+        );
+        assert_eq!(v["backend"], "db-1");
     }
 }

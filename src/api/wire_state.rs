@@ -5,13 +5,15 @@
 //! times, latencies in milliseconds with microsecond precision (no float
 //! noise such as `0.6433260000000001`), and the `role` of every backend as
 //! the read model decides it, so the dashboard shows it instead of deriving
-//! it. Built from one snapshot; nothing here reads anything else.
+//! it; the `coordination` object is `wire_coordination`'s. Built from one
+//! snapshot; nothing here reads anything else.
 
 use std::time::SystemTime;
 
 use serde::Serialize;
 
 use super::rfc3339;
+use super::wire_coordination::CoordinationView;
 use switchboard_core::cluster::CheckRecord;
 use switchboard_core::combiner::{Sessions, State};
 use switchboard_core::live_config::LiveConfig;
@@ -43,6 +45,9 @@ pub(crate) struct StateView {
     pub started_at: SystemTime,
     /// The binary's version.
     pub version: &'static str,
+    /// `[coordination]`: `{"kind": "none"}` alone, else the leader, this
+    /// instance's role, the live instances' views and the decision.
+    pub coordination: CoordinationView,
     /// The configuration in force: its checksum, load time and reloads
     /// (`/v0/state` only; the stream's snapshots leave it out).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -274,6 +279,7 @@ impl From<&State> for StateView {
             },
             started_at: t.started_at,
             version: s.version,
+            coordination: CoordinationView::of(t.coordination.as_deref()),
             config: None,
         }
     }

@@ -177,6 +177,7 @@ impl DemoControl {
                 crconfig: None,
             },
             log: Default::default(),
+            coordination: Default::default(),
             backends: self
                 .backends
                 .iter()

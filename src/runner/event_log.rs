@@ -26,6 +26,15 @@ pub(super) async fn run(bus: Bus, stop: CancellationToken) {
                         e.kind.describe()
                     )
                 }
+                // The coordination going wrong needs an operator's eye.
+                EventKind::CoordinatorLost { .. } | EventKind::LocalDisagreement { .. } => {
+                    warn!(
+                        event = e.kind.type_name(),
+                        index = e.index,
+                        "{}",
+                        e.kind.describe()
+                    )
+                }
                 _ => info!(
                     event = e.kind.type_name(),
                     index = e.index,

@@ -18,6 +18,7 @@ async fn embedded_dashboard_and_static_dir_override() {
         ("/index.html", "text/html"),
         ("/app.js", "text/javascript"),
         ("/charts.js", "text/javascript"),
+        ("/instances.js", "text/javascript"),
         ("/style.css", "text/css"),
         ("/favicon.svg", "image/svg+xml"),
     ] {

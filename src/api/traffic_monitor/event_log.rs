@@ -137,13 +137,29 @@ fn event_time(app: &App, index: u64) -> i64 {
     unix_seconds(time)
 }
 
-/// Whether an event can change a verdict (the bridge's session events
-/// cannot: they are not part of the truth).
+/// Whether an event can change this instance's own verdict on a cache.
+/// The bridge's session events cannot (they are not part of the truth),
+/// and neither can the coordination's: a new leader, a lost or rejoined
+/// store and a local disagreement change no verdict by themselves (a
+/// decision that moves the active comes with its own `active_changed`).
+/// The log records this instance's own verdicts, as Traffic Monitor's
+/// records its own polls: peers' views combine only in CrStates.
 fn concerns_caches(kind: &EventKind) -> bool {
-    !matches!(
-        kind,
-        EventKind::SessionsChanged { .. } | EventKind::SessionsSevered { .. }
-    )
+    match kind {
+        EventKind::ActiveChanged { .. }
+        | EventKind::StandbyChanged { .. }
+        | EventKind::HealthChanged { .. }
+        | EventKind::RoutingChanged { .. }
+        | EventKind::MonitoringChanged { .. }
+        | EventKind::BackendStateChanged { .. }
+        | EventKind::ConfigReloaded { .. } => true,
+        EventKind::SessionsChanged { .. }
+        | EventKind::SessionsSevered { .. }
+        | EventKind::CoordinatorLost { .. }
+        | EventKind::CoordinatorRejoined { .. }
+        | EventKind::LeaderChanged { .. }
+        | EventKind::LocalDisagreement { .. } => false,
+    }
 }
 
 /// Feeds the log until the API stops: records the state at start, then
