@@ -6,7 +6,8 @@
 // events arrive. Nothing polls when the cluster is idle. When the stream
 // drops, the page says so, reconnects with backoff and resyncs; a restarted
 // server (new `startedAt`) starts a new event epoch. The stream also carries one `history`
-// frame per sample for the 15-minute charts, which charts.js (loaded first) draws.
+// frame per sample for the 15-minute charts, which charts.js (loaded first) draws; instances.js
+// (loaded first too) draws the `[coordination]` instances panel and says who acknowledged a PATCH.
 'use strict';
 
 // ---- Small helpers ----------------------------------------------------------
@@ -14,8 +15,6 @@
 const $ = (id) => document.getElementById(id);
 const STATE_EVERY_MS = 250;
 const MAX_EVENTS = 200; // kept per kind: noisy session counts vs everything else
-const EVENT_TYPES = ['active_changed', 'standby_changed', 'health_changed', 'routing_changed',
-  'monitoring_changed', 'backend_state_changed', 'sessions_changed', 'sessions_severed'];
 
 /** Creates an element: el('span', {class: 'x', onclick: f}, 'text', child). */
 function el(tag, attrs, ...children) {
@@ -61,7 +60,13 @@ const KINDS = {
   backend_state_changed: ['admin', (e) => (e.state === 'enabled' ? 'good' : 'warn')],
   sessions_changed: ['sessions', () => 'info'],
   sessions_severed: ['severed', () => 'bad'],
+  config_reloaded: ['reload', () => 'info'],
+  coordinator_lost: ['etcd', () => 'bad'], // [coordination] (instances.js draws the rest)
+  coordinator_rejoined: ['etcd', () => 'good'],
+  leader_changed: ['leader', (e) => (e.to ? 'info' : 'warn')],
+  local_disagreement: ['disagree', () => 'warn'],
 };
+const EVENT_TYPES = Object.keys(KINDS); // the SSE event names the page listens to
 
 /** Events that describe the session counters, which the snapshot reads live (not in its event index). */
 const SESSION_EVENTS = new Set(['sessions_changed', 'sessions_severed']);
@@ -229,6 +234,7 @@ function render() {
   renderHero(s);
   renderControls(s);
   renderBackends(s);
+  Instances.render(s);
 }
 
 function renderConn() {
@@ -397,8 +403,7 @@ async function act(key, label, call) {
   model.busy.add(key);
   render();
   try {
-    await call();
-    toast(`${label}: done`, 'ok');
+    toast(`${label}: ${Instances.applied(await call())}`, 'ok'); // with [coordination]: who acknowledged
   } catch (e) {
     toast(`${label} failed: ${e.message}`, 'error');
   } finally {

@@ -1,13 +1,17 @@
 // A stand-in for switchboard's HTTP API (docs/api.md) with a simulated cluster, so
 // the dashboard can be developed and checked without the binary:
 //
-//   node tests/browser/mock-server.js [port]     # then open http://127.0.0.1:PORT/ (admin / switchboard)
+//   node tests/browser/mock-server.js [port] [--coordination]   # then open http://127.0.0.1:PORT/ (admin / switchboard)
 //
 // It serves static/ and the endpoints the page uses, in the shapes of
 // src/combiner/state.rs and src/bus/event.rs: GET /v0/state, GET /v0/events,
 // GET /v0/events/stream (SSE), GET /v0/history (one sample), PATCH /v0/cluster, PATCH /v0/backends/{name},
 // GET /v0/demo, POST /v0/demo/backends/{name}/health/{mode}. Probes, election
 // and sessions are simulated in memory; nothing here is the real router.
+// `startMock({coordination: true})` adds a simulated `[coordination] kind = "etcd"`
+// (src/api/wire_coordination.rs): three instances, this one `proxy-0`, leader
+// `proxy-1`; `cluster.loseCoordinator()` / `rejoinCoordinator()` /
+// `setPeer(name, fields)` drive it. Without it, `coordination` is `{kind: "none"}`.
 'use strict';
 
 const http = require('node:http');
@@ -31,13 +35,17 @@ function describe(e) {
     case 'backend_state_changed': return `${e.backend} set ${e.state} by ${e.actor}${msg(e.message)}`;
     case 'sessions_changed': return `${e.backend} (${e.port} port): ${e.current} session${e.current === 1 ? '' : 's'}`;
     case 'sessions_severed': return `${e.backend} (${e.port} port): ${e.sessions} session${e.sessions === 1 ? '' : 's'} severed: ${e.reason}`;
+    case 'coordinator_lost': return `coordinator lost: ${e.reason}`;
+    case 'coordinator_rejoined': return `coordinator rejoined: ${e.reason}`;
+    case 'leader_changed': return `coordination leader ${e.from || 'none'} -> ${e.to || 'none'}`;
+    case 'local_disagreement': return `the shared decision routes to ${e.backend}, which this instance's probes call down: ${e.reason}`;
     default: return e.type;
   }
 }
 
 /** The simulated cluster: truth, event ring and SSE clients. */
 class Cluster {
-  constructor(names, { interval = 300, timeout = 200 } = {}) {
+  constructor(names, { interval = 300, timeout = 200, coordination = false } = {}) {
     this.interval = interval;
     this.timeout = timeout;
     this.startedAt = new Date().toISOString();
@@ -54,6 +62,10 @@ class Cluster {
     this.events = [];
     this.clients = new Set();
     this.generation = 0;
+    /** The simulated etcd coordination, or null (kind "none"). `peers`: fields a peer's view overrides. */
+    this.coord = coordination ? { instance: 'proxy-0', role: 'follower', leader: 'proxy-1', epoch: 0,
+      onCoordinatorLost: 'hold', lostSince: null, lostCount: 0, acknowledged: 1, instances: ['proxy-0', 'proxy-1', 'proxy-2'],
+      peers: {} } : null;
     this.timer = setInterval(() => this.probeAll(), interval);
     this.probeAll();
   }
@@ -95,6 +107,7 @@ class Cluster {
       const why = reason || (from ? `${from} is ${this.get(from).healthy ? 'not enabled' : 'unhealthy: ' + this.get(from).reason}` : 'elected');
       this.active = active;
       if (from) this.failovers++;
+      if (this.coord) this.coord.epoch++;
       this.publish({ type: 'active_changed', from, to: active, reason: why });
       if (from) this.sever(this.get(from), 'active', 'failover');
     }
@@ -141,8 +154,59 @@ class Cluster {
       monitoring: this.monitoring, active: this.active, standby: this.standby, backends,
       totals: { sessions: backends.reduce((s, b) => s + b.sessions.total, 0), failovers: this.failovers,
         severed: backends.reduce((s, b) => s + b.sessions.severed, 0), connections: {}, bytesUp: 0, bytesDown: 0 },
-      startedAt: this.startedAt, version: '0.1.0-mock',
+      startedAt: this.startedAt, version: '0.1.0-mock', coordination: this.coordination(),
     };
+  }
+
+  /** `/v0/state`'s `coordination` object: every instance sees what this one sees unless `peers` says otherwise. */
+  coordination() {
+    const k = this.coord;
+    if (!k) return { kind: 'none' };
+    const lost = k.role === 'lost';
+    const decision = { active: this.active, standby: this.standby, epoch: k.epoch, leader: 'proxy-1',
+      reason: this.active ? `${this.active} is the healthy backend with the lowest index` : 'no healthy backend' };
+    const instances = (lost ? [k.instance] : k.instances).map((name) => {
+      const peer = k.peers[name] || {};
+      const backends = this.backends.map((b) => ({ name: b.name, healthy: b.probed ? b.healthy : null, index: b.index,
+        reason: b.reason, ...(peer.backends || {})[b.name] }));
+      return { instance: name, self: name === k.instance, leader: !lost && name === k.leader, routesTo: this.active,
+        standbyTo: this.standby, epoch: k.epoch, acknowledged: k.acknowledged, ...peer, backends };
+    });
+    const combined = this.backends.map((b) => {
+      const healthyViews = instances.filter((i) => i.backends.find((v) => v.name === b.name).healthy).length;
+      return { name: b.name, healthy: healthyViews * 2 > instances.length, index: b.index, healthyViews, views: instances.length };
+    });
+    return { kind: 'etcd', instance: k.instance, role: k.role, connected: !lost, leader: lost ? null : k.leader,
+      epoch: k.epoch, combine: 'majority', onCoordinatorLost: k.onCoordinatorLost, lostSince: k.lostSince,
+      lostCount: k.lostCount, decision: this.active || this.standby ? decision : null, instances, combined };
+  }
+
+  /** etcd unreachable past lease_ttl: role `lost`, the event, and PATCHes answer 503. */
+  loseCoordinator(onCoordinatorLost = 'hold') {
+    Object.assign(this.coord, { role: 'lost', lostSince: new Date().toISOString(), onCoordinatorLost });
+    this.coord.lostCount++;
+    this.publish({ type: 'coordinator_lost', reason: 'etcd unreachable for 3s (lease_ttl): context deadline exceeded' });
+  }
+
+  rejoinCoordinator() {
+    Object.assign(this.coord, { role: 'follower', lostSince: null });
+    this.publish({ type: 'coordinator_rejoined', reason: 'etcd answers again' });
+  }
+
+  /** Overrides what peer `name` publishes (`routesTo`, `backends: {db-0: {healthy, reason}}`, ...); publishes `event`. */
+  setPeer(name, fields, event) {
+    this.coord.peers[name] = { ...this.coord.peers[name], ...fields };
+    if (event) this.publish(event);
+  }
+
+  /** With coordination: the 503 of a lost etcd, else the instances that acknowledged a change. */
+  coordinated([status, body]) {
+    if (!this.coord || status !== 200) return [status, body];
+    if (this.coord.role === 'lost') {
+      return [503, { error: 'etcd is unreachable (context deadline exceeded): operator changes apply to every instance and need the coordinator', field: null }];
+    }
+    this.coord.acknowledged++;
+    return [200, { ...body, acknowledged: this.coord.instances }];
   }
 
   patchCluster(body) {
@@ -186,8 +250,9 @@ class Cluster {
 }
 
 /** Starts the mock on `port` (0: any); resolves to {url, cluster, close, restart}. */
-async function startMock({ port = 0, names = ['db-0', 'db-1', 'db-2'], demo = true, user = 'admin', password = 'switchboard' } = {}) {
-  const self = { cluster: new Cluster(names) };
+async function startMock({ port = 0, names = ['db-0', 'db-1', 'db-2'], demo = true, user = 'admin', password = 'switchboard',
+  coordination = false } = {}) {
+  const self = { cluster: new Cluster(names, { coordination }) };
   const expected = 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
   const handler = (req, res) => route(self, req, res, expected, demo).catch((e) => {
     res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: String(e) }));
@@ -204,7 +269,7 @@ async function startMock({ port = 0, names = ['db-0', 'db-1', 'db-2'], demo = tr
     await new Promise((r) => self.server.close(r));
   };
   /** Like a restarted process: same port, new cluster, every stream cut. */
-  self.restart = async () => { await self.stop(); self.cluster = new Cluster(names); await listen(bound); };
+  self.restart = async () => { await self.stop(); self.cluster = new Cluster(names, { coordination }); await listen(bound); };
   return self;
 }
 
@@ -244,8 +309,10 @@ async function route(self, req, res, expected, demo) {
     return;
   }
   const body = await readBody(req);
-  if (req.method === 'PATCH' && p === '/v0/cluster') return json(...c.patchCluster(body));
-  if (req.method === 'PATCH' && (m = p.match(/^\/v0\/backends\/([^/]+)$/))) return json(...c.patchBackend(decodeURIComponent(m[1]), body));
+  if (req.method === 'PATCH' && p === '/v0/cluster') return json(...c.coordinated(c.patchCluster(body)));
+  if (req.method === 'PATCH' && (m = p.match(/^\/v0\/backends\/([^/]+)$/))) {
+    return json(...c.coordinated(c.patchBackend(decodeURIComponent(m[1]), body)));
+  }
   if (demo && req.method === 'GET' && p === '/v0/demo') {
     return json(200, { backends: c.backends.map((b) => ({ name: b.name, mode: b.mode })), modes: MODES });
   }
@@ -272,7 +339,7 @@ function readBody(req) {
 module.exports = { startMock };
 
 if (require.main === module) {
-  startMock({ port: Number(process.argv[2] || 8099) }).then((m) => {
+  startMock({ port: Number(process.argv[2] || 8099), coordination: process.argv.includes('--coordination') }).then((m) => {
     console.log(`mock switchboard API at ${m.url} (admin / switchboard)`);
     setInterval(() => m.cluster.openSessions(Math.floor(Math.random() * 3)), 2000);
   });
