@@ -8,7 +8,8 @@
 //! key (`tcp_keepalive = "1s"`), any other `[api]` key (`max_connections
 //! = 8`), and per backend extra
 //! keys (`proxy_protocol = "v2"`) and extra check keys (`ca`,
-//! `server_name`). `Builder::start` writes the file for the ports of each
+//! `server_name`), and the `[coordination]` table (SPEC 13) as raw lines.
+//! `Builder::start` writes the file for the ports of each
 //! start attempt and hands it to [`Switchboard::launch`].
 //!
 //! Set knobs with the methods, or with struct update syntax
@@ -79,6 +80,9 @@ pub struct Builder {
     /// `[api] tls_cert`, `tls_key` and the CA (PEM) the harness's client
     /// trusts for them: the API is then reached over `https://`.
     pub api_tls: Option<(PathBuf, PathBuf, String)>,
+    /// The lines of a `[coordination]` table (`kind = "etcd"`, ...); no
+    /// table when `None` (the default `kind = "none"`).
+    pub coordination: Option<String>,
 }
 
 impl Builder {
@@ -127,6 +131,7 @@ impl Builder {
             check_keys: Vec::new(),
             checks: Vec::new(),
             api_tls: None,
+            coordination: None,
         }
     }
 
@@ -221,6 +226,13 @@ impl Builder {
         self
     }
 
+    /// Writes a `[coordination]` table of these TOML lines (`kind =
+    /// "etcd"\nendpoints = [...]`, ...).
+    pub fn coordination(mut self, lines: &str) -> Builder {
+        self.coordination = Some(lines.to_string());
+        self
+    }
+
     /// Adds TOML lines to the table of backend `name`.
     pub fn backend_keys(mut self, name: &str, lines: &str) -> Builder {
         self.backend_keys.push((name.into(), lines.into()));
@@ -266,6 +278,9 @@ impl Builder {
         }
         if let Some(file) = &self.state_file {
             let _ = writeln!(t, "[state]\nfile = \"{}\"\n", file.display());
+        }
+        if let Some(lines) = &self.coordination {
+            let _ = writeln!(t, "[coordination]\n{lines}\n");
         }
         for (name, addr, url) in &self.backends {
             let extra = |keys: &[(String, String)], sep: &str| -> String {

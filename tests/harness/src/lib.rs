@@ -26,6 +26,12 @@
 //!   [`mariadb_env`] (its programs, the user it runs as, the skip switch) and
 //!   [`galera`] (a three-node Galera cluster of them), with
 //!   [`galera_sidecar`] (a galera-healthcheck-like status endpoint per node);
+//! - for the coordination suite (`tests/coordination`, SPEC 13): [`etcd`]
+//!   (a real single-member etcd on loopback, stopped, started again and
+//!   killed by pid), [`cut_relay`] (a TCP relay in front of it that a test
+//!   cuts with resets and heals) and [`recording_backend`] (a backend that
+//!   records which tagged session reached it and when), the last two on
+//!   [`runtime_thread`]s of their own;
 //! - [`netns`] (a network namespace of a test's own, where a client can
 //!   vanish without a FIN), with [`netns_sockets`] (its sockets in any TCP
 //!   state);
@@ -47,9 +53,13 @@ pub mod backend;
 pub mod bad_health;
 pub mod builder;
 pub mod client;
+pub mod cut_relay;
 pub mod data;
+pub mod etcd;
 pub mod faulty_backend;
 pub mod fds;
+#[cfg(test)]
+mod fixture_tests;
 pub mod fleet;
 pub mod galera;
 pub mod galera_sidecar;
@@ -65,6 +75,8 @@ pub mod ports;
 pub mod process;
 pub mod prom;
 pub mod proxy_protocol;
+pub mod recording_backend;
+mod runtime_thread;
 pub mod sse;
 pub mod storm;
 pub mod switchboard;
@@ -79,6 +91,8 @@ pub use {
     backend::Backend,
     builder::Builder,
     client::*,
+    cut_relay::CutRelay,
+    etcd::Etcd,
     fleet::{Fleet, Greeters},
     galera::{GaleraCluster, WsrepStatus},
     galera_sidecar::GaleraSidecar,
@@ -90,6 +104,7 @@ pub use {
     ports::{free_addr, free_port, listen, Ports},
     process::{run_cli, BIN, USER},
     proxy_protocol::{ProxyHeader, ProxyProtocolBackend},
+    recording_backend::{Record, RecordingBackend},
     switchboard::Switchboard,
     temp_dir::TempDir,
     tls::{peer_certificate, TestCa, TlsFront},
