@@ -42,7 +42,13 @@ pub(crate) async fn connect(etcd: &EtcdCoordination) -> Result<Client, String> {
         // better an error now than a write that waits.
         .with_require_leader(true);
     if let (Some(user), Some(password)) = (&etcd.user, &etcd.password) {
-        options = options.with_user(user.clone(), password.expose().to_string());
+        // etcd's token expires after `--auth-token-ttl` (300 s) without a
+        // request, and a quiet cluster sends none but keep-alives (which
+        // do not renew it): log in again and retry instead of ending the
+        // session on the first write after a calm spell.
+        options = options
+            .with_user(user.clone(), password.expose().to_string())
+            .with_auto_token_refresh(true);
     }
     if let Some(tls) = &etcd.tls {
         let mut config = TlsOptions::new();

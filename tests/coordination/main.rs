@@ -12,8 +12,10 @@
 //! state, events, metrics), `timeline` (agreement, settle times,
 //! disagreement windows), and the tests: `startup` (a), `faults` (b, c, d),
 //! `lost` (e, f, g: the coordinator lost, `hold` and `refuse`),
-//! `operator` (h: PATCHes applied everywhere) and `chaos` (i: a seeded run
-//! of random single faults, `CHAOS_SEED`, `CHAOS_FAULTS`).
+//! `operator` (h: PATCHes applied everywhere), `chaos` (i: a seeded run
+//! of random single faults, `CHAOS_SEED`, `CHAOS_FAULTS`) and
+//! `secure_etcd` (j: TLS with client certificates, etcd authentication,
+//! set up by `secure_setup`).
 //!
 //! Targets (SPEC 13): after any single fault every live instance routes new
 //! sessions to the same backend within interval + timeout + lease_ttl
@@ -32,6 +34,8 @@ mod lost;
 mod operator;
 mod reads;
 mod scenario;
+mod secure_etcd;
+mod secure_setup;
 mod startup;
 mod timeline;
 

@@ -65,7 +65,7 @@ pub(crate) fn coordination_toml(
 }
 
 /// A prefix no other test (or earlier run on the same etcd) uses.
-fn unique_prefix() -> String {
+pub(crate) fn unique_prefix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -351,7 +351,7 @@ impl Scenario {
 /// one connected, listing every live instance, naming one shared live
 /// leader (which says it leads, the others that they follow) and one
 /// shared `active`.
-fn joined(live: &[usize], states: &[Value]) -> Option<usize> {
+pub(crate) fn joined(live: &[usize], states: &[Value]) -> Option<usize> {
     let leader = states.first()?["coordination"]["leader"]
         .as_str()?
         .to_string();

@@ -10,7 +10,10 @@
 //! (also when the test panicked: then its log's tail is printed), and dies
 //! with the thread that started it if `Drop` never runs. [`put`], [`get`]
 //! and [`keys`] talk to any endpoint (a [`super::CutRelay`]'s included)
-//! through etcd's JSON gateway, so a fixture test needs no gRPC client.
+//! through etcd's JSON gateway, so a fixture test needs no gRPC client
+//! (plain `http://` endpoints only). [`Etcd::start_tls`] and
+//! [`Etcd::enable_auth`] (in [`secure`]) serve the client port over TLS
+//! with client certificates, and turn etcd's authentication on.
 //!
 //! Its data directory is on tmpfs (`/dev/shm`) when there is one: etcd
 //! fsyncs its log on every write, and on a disk busy with other builds a
@@ -28,6 +31,10 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::{free_port, TempDir};
+
+mod secure;
+
+pub use secure::EtcdTls;
 
 /// How long a start may take before the harness gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,8 +65,12 @@ pub struct Etcd {
     peer_port: u16,
     /// The running server; `None` after [`Etcd::stop`] or [`Etcd::kill`].
     child: Option<Child>,
-    /// The client of the health checks.
+    /// The client of the health checks (with the CA and the client
+    /// certificate when the client port speaks TLS).
     http: reqwest::Client,
+    /// The certificates of a client port served over TLS; `None`: plain
+    /// `http://`.
+    tls: Option<EtcdTls>,
     /// The data directory (on tmpfs when there is one), removed on drop.
     data: PathBuf,
     /// Its data directory and log; declared last so the process is killed
@@ -72,16 +83,25 @@ impl Etcd {
     /// ones when a port was taken in the meantime) and waits until it is
     /// healthy. Panics with its log when it does not come up.
     pub async fn start() -> Etcd {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(1))
-            .build()
-            .expect("an HTTP client");
-        let dir = TempDir::new("etcd");
+        Etcd::launch(TempDir::new("etcd"), None).await
+    }
+
+    /// [`Etcd::start`] in `dir`, serving the client port over TLS when
+    /// `tls` is given (its files are in `dir`).
+    async fn launch(dir: TempDir, tls: Option<EtcdTls>) -> Etcd {
+        let http = match &tls {
+            Some(tls) => tls.http_client(Duration::from_secs(1)),
+            None => reqwest::Client::builder()
+                .timeout(Duration::from_secs(1))
+                .build()
+                .expect("an HTTP client"),
+        };
         let mut etcd = Etcd {
             client_port: 0,
             peer_port: 0,
             child: None,
             http,
+            tls,
             data: data_dir(&dir),
             dir,
         };
@@ -154,10 +174,20 @@ impl Etcd {
         }
     }
 
-    /// `http://127.0.0.1:<client port>`: what `[coordination] endpoints`
-    /// lists (or what a [`super::CutRelay`] forwards to).
+    /// `http://127.0.0.1:<client port>` (`https://` with TLS): what
+    /// `[coordination] endpoints` lists (or what a [`super::CutRelay`]
+    /// forwards to).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr())
+        format!("{}://{}", self.scheme(), self.addr())
+    }
+
+    /// `https` when the client port speaks TLS, else `http`.
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// `127.0.0.1:<client port>`.
@@ -200,7 +230,7 @@ impl Etcd {
             .append(true)
             .open(self.dir.join("etcd.log"))
             .expect("open etcd.log");
-        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let client = format!("{}://127.0.0.1:{}", self.scheme(), self.client_port);
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let mut cmd = Command::new(binary());
         cmd.env_clear()
@@ -214,6 +244,7 @@ impl Etcd {
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &format!("n0={peer}")])
             .args(["--logger", "zap", "--log-level", "warn"])
+            .args(self.tls.iter().flat_map(EtcdTls::server_args))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("dup etcd.log"))
             .stderr(out);

@@ -149,3 +149,14 @@ async fn cut_relay_in_front_of_etcd() {
         Some("v")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_auth_on_a_plain_port_lets_the_user_in_and_no_one_else() {
+    let etcd = Etcd::start().await;
+    // Logs in as the user, reads its prefix with the token, and checks an
+    // anonymous read is refused (the plain-port half of `enable_auth`).
+    etcd.enable_auth("/t", "sb", "pw-fixture")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(etcd::put(&etcd.endpoint(), "/t/a", "1").await.is_err());
+}

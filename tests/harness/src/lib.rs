@@ -92,7 +92,7 @@ pub use {
     builder::Builder,
     client::*,
     cut_relay::CutRelay,
-    etcd::Etcd,
+    etcd::{Etcd, EtcdTls},
     fleet::{Fleet, Greeters},
     galera::{GaleraCluster, WsrepStatus},
     galera_sidecar::GaleraSidecar,
