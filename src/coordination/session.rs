@@ -206,6 +206,7 @@ pub(crate) async fn run(ctx: &Ctx, local: &mut Local) -> Result<(), String> {
 /// request error) is tried again while the session lives, keeping the
 /// same candidate key (the lease's).
 async fn campaign(mut client: Client, ctx: &Ctx, lease: i64) -> Result<LeaderKey, String> {
+    let mut failures: u64 = 0;
     loop {
         match client
             .campaign(ctx.keys.election(), ctx.etcd.instance.clone(), lease)
@@ -218,7 +219,12 @@ async fn campaign(mut client: Client, ctx: &Ctx, lease: i64) -> Result<LeaderKey
                 return Err("etcd answered a campaign without a leader key".into());
             }
             Err(e) => {
-                tracing::debug!(error = %e, "campaign failed; trying again");
+                // Visible at once and then every 10 s, not every 200 ms: an
+                // instance that cannot campaign can never take over.
+                if failures % 50 == 0 {
+                    tracing::warn!(error = %e, failures = failures + 1, "campaign failed; trying again every 200 ms");
+                }
+                failures += 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
