@@ -65,6 +65,7 @@ const KINDS = {
   coordinator_rejoined: ['etcd', () => 'good'],
   leader_changed: ['leader', (e) => (e.to ? 'info' : 'warn')],
   local_disagreement: ['disagree', () => 'warn'],
+  peer_view_changed: ['peer', () => 'info'],
 };
 const EVENT_TYPES = Object.keys(KINDS); // the SSE event names the page listens to
 

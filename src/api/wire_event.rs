@@ -86,6 +86,11 @@ pub(crate) fn event_json(e: &Event) -> Value {
         EventKind::LocalDisagreement { backend, reason } => {
             json!({ "backend": backend, "reason": reason })
         }
+        EventKind::PeerViewChanged {
+            instance,
+            backend,
+            change,
+        } => json!({ "instance": instance, "backend": backend, "reason": change }),
     };
     if let Value::Object(fields) = fields {
         out.extend(fields);

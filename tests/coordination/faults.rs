@@ -1,6 +1,7 @@
 //! (b) a backend failing for every instance moves all of them together;
 //! (c) failing for one instance only moves nobody (that instance raises
-//! `local_disagreement` and says so in its own view and `CrStates?raw`);
+//! `local_disagreement` and says so in its own view and `CrStates?raw`;
+//! the others raise `peer_view_changed` naming it and the backend);
 //! (d) the leader killed: a new leader within lease_ttl + 1 s, the
 //! survivors keep agreeing, and then move together on the next failure.
 //! Agreement is read from the backends' records (`Scenario::wait_agreement`).
@@ -49,6 +50,7 @@ async fn a_backend_failing_for_one_instance_moves_nobody() {
         .await;
     let lonely = 2;
     let since = s.last_event(lonely).await;
+    let since_peer = s.last_event(0).await;
 
     let at = s.fail_one(lonely, 0);
     let event = s
@@ -60,6 +62,19 @@ async fn a_backend_failing_for_one_instance_moves_nobody() {
         ms(at.elapsed())
     );
     assert_eq!(event["backend"], "db-0", "{event:#}");
+    // The others hear of it as a change of that instance's view (what
+    // their dashboards redraw on).
+    let peer = s
+        .wait_event(0, since_peer, "peer_view_changed", NO_MOVE)
+        .await;
+    assert_eq!(
+        (&peer["instance"], &peer["backend"]),
+        (
+            &serde_json::json!(INSTANCES[lonely]),
+            &serde_json::json!("db-0")
+        ),
+        "{peer:#}"
+    );
     s.assert_no_move("db-0 fails for one instance", at, NO_MOVE, 0)
         .await;
 

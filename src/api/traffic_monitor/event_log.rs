@@ -158,7 +158,8 @@ fn concerns_caches(kind: &EventKind) -> bool {
         | EventKind::CoordinatorLost { .. }
         | EventKind::CoordinatorRejoined { .. }
         | EventKind::LeaderChanged { .. }
-        | EventKind::LocalDisagreement { .. } => false,
+        | EventKind::LocalDisagreement { .. }
+        | EventKind::PeerViewChanged { .. } => false,
     }
 }
 

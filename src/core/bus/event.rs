@@ -145,6 +145,14 @@ pub enum EventKind {
     /// instance's own probes call unhealthy (or do not know). Nothing else
     /// changes: connections fail as they would.
     LocalDisagreement { backend: String, reason: String },
+    /// `[coordination]`: another instance's published view changed: it
+    /// joined, left (its lease ended), or a backend's health in its own
+    /// probes changed (`backend` names it).
+    PeerViewChanged {
+        instance: String,
+        backend: Option<String>,
+        change: String,
+    },
 }
 
 impl EventKind {
@@ -164,6 +172,7 @@ impl EventKind {
             EventKind::CoordinatorRejoined { .. } => "coordinator_rejoined",
             EventKind::LeaderChanged { .. } => "leader_changed",
             EventKind::LocalDisagreement { .. } => "local_disagreement",
+            EventKind::PeerViewChanged { .. } => "peer_view_changed",
         }
     }
 
@@ -262,6 +271,9 @@ impl EventKind {
             EventKind::LeaderChanged { from, to } => {
                 format!("coordination leader {} -> {}", name(from), name(to))
             }
+            EventKind::PeerViewChanged {
+                instance, change, ..
+            } => format!("{instance}: {change}"),
             EventKind::LocalDisagreement { backend, reason } => {
                 format!("the shared decision routes to {backend}, which this instance's probes call down: {reason}")
             }

@@ -82,6 +82,11 @@ impl Cluster {
                 to: status.leader.clone(),
             });
         }
+        if status.connected() {
+            if let Some(before) = &before {
+                peer_changes(before, &status, &mut w.pending);
+            }
+        }
         w.truth.coordination = Some(Arc::new(status));
         self.commit(w);
     }
@@ -122,6 +127,59 @@ impl Cluster {
             backend: b.name.clone(),
             reason: b.reason.clone(),
         });
+    }
+}
+
+/// What changed in the other instances' views between two statuses: who
+/// joined, who left, whose verdict on which backend moved. This instance's
+/// own view is left out (its `health_changed` events say it), and so is a
+/// status read while the store was lost (its views are the last known).
+fn peer_changes(before: &CoordinationStatus, after: &CoordinationStatus, out: &mut Vec<EventKind>) {
+    let own = after.instance.as_str();
+    let find =
+        |s: &CoordinationStatus, name: &str| s.views.iter().find(|v| v.instance == name).cloned();
+    for view in after.views.iter().filter(|v| v.instance != own) {
+        let Some(old) = find(before, &view.instance) else {
+            if before.connected() {
+                out.push(EventKind::PeerViewChanged {
+                    instance: view.instance.clone(),
+                    backend: None,
+                    change: "joined".into(),
+                });
+            }
+            continue;
+        };
+        for b in &view.backends {
+            let was = old
+                .backends
+                .iter()
+                .find(|o| o.name == b.name)
+                .and_then(|o| o.healthy);
+            if b.healthy.is_some() && b.healthy != was {
+                let verdict = if b.healthy == Some(true) {
+                    "healthy"
+                } else {
+                    "down"
+                };
+                out.push(EventKind::PeerViewChanged {
+                    instance: view.instance.clone(),
+                    backend: Some(b.name.clone()),
+                    change: format!("{} {verdict} in its probes: {}", b.name, b.reason),
+                });
+            }
+        }
+    }
+    if !before.connected() {
+        return;
+    }
+    for old in before.views.iter().filter(|v| v.instance != own) {
+        if find(after, &old.instance).is_none() {
+            out.push(EventKind::PeerViewChanged {
+                instance: old.instance.clone(),
+                backend: None,
+                change: "left (its lease ended or it stopped)".into(),
+            });
+        }
     }
 }
 

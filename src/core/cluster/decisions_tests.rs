@@ -137,3 +137,76 @@ fn store_transitions_are_events() {
         ]
     );
 }
+
+#[test]
+fn another_instances_view_changes_are_events_and_ours_are_not() {
+    use crate::coordination::{PeerBackend, PeerView};
+    let c = coordinated();
+    let view = |instance: &str, db0: Option<bool>| PeerView {
+        instance: instance.into(),
+        backends: vec![PeerBackend {
+            name: "b0".into(),
+            healthy: db0,
+            index: 0,
+            reason: if db0 == Some(false) {
+                "refused".into()
+            } else {
+                "up".into()
+            },
+        }],
+        active: None,
+        standby: None,
+        epoch: 0,
+        acknowledged: 0,
+    };
+    let status = |role, views: Vec<PeerView>| CoordinationStatus {
+        role,
+        views,
+        ..CoordinationStatus::joining("proxy-0", Combine::Majority, OnCoordinatorLost::Hold)
+    };
+    use CoordinationRole::{Follower, Lost};
+    c.set_coordination(status(Follower, vec![view("proxy-0", Some(true))]), "");
+    let since = c.bus().last_index();
+    c.set_coordination(
+        status(
+            Follower,
+            vec![view("proxy-0", Some(false)), view("proxy-1", Some(true))],
+        ),
+        "",
+    );
+    c.set_coordination(
+        status(
+            Follower,
+            vec![view("proxy-0", Some(false)), view("proxy-1", Some(false))],
+        ),
+        "",
+    );
+    // Lost: the views are the last known; nothing is claimed about them.
+    c.set_coordination(status(Lost, vec![]), "etcd unreachable");
+    c.set_coordination(
+        status(Follower, vec![view("proxy-0", Some(false))]),
+        "etcd answers",
+    );
+    c.set_coordination(
+        status(
+            Follower,
+            vec![view("proxy-0", Some(false)), view("proxy-1", Some(false))],
+        ),
+        "",
+    );
+    c.set_coordination(status(Follower, vec![view("proxy-0", Some(false))]), "");
+    let described: Vec<String> = events_since(&c, since)
+        .iter()
+        .filter(|e| matches!(e, EventKind::PeerViewChanged { .. }))
+        .map(EventKind::describe)
+        .collect();
+    assert_eq!(
+        described,
+        [
+            "proxy-1: joined",
+            "proxy-1: b0 down in its probes: refused",
+            "proxy-1: joined",
+            "proxy-1: left (its lease ended or it stopped)",
+        ]
+    );
+}
