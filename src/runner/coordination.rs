@@ -7,8 +7,6 @@
 //! the first clients find the shared decision) and how long the start
 //! waits for that decision. Must never decide a route.
 
-use std::time::Duration;
-
 use switchboard_config::Config;
 use switchboard_core::cluster::Cluster;
 use switchboard_core::coordination::CoordinationHandle;
@@ -69,7 +67,7 @@ pub(crate) async fn start(
             requests,
             stop,
         );
-        let limit = etcd.lease_ttl + config.monitor.timeout + Duration::from_millis(100);
+        let limit = etcd.lease_ttl + config.monitor.timeout + std::time::Duration::from_millis(100);
         if switchboard_coordination::first_decision(cluster, limit).await {
             tracing::info!(instance = %etcd.instance, "routing by the shared decision");
         } else {
@@ -81,6 +79,5 @@ pub(crate) async fn start(
         }
         return Some(Coordination { handle, progress });
     }
-    let _ = Duration::ZERO;
     None
 }

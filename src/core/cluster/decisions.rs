@@ -26,29 +26,7 @@ impl Cluster {
         let w = &mut *guard;
         let active = Cluster::resolve(w, active);
         let standby = Cluster::resolve(w, standby);
-        let truth = &mut w.truth;
-        let name = |p: Option<usize>| p.map(|p| truth.backends[p].name.clone());
-        if active != truth.active {
-            if truth.active.is_some() && active.is_some() {
-                truth.failovers += 1;
-            }
-            w.pending.push(EventKind::ActiveChanged {
-                from: name(truth.active),
-                to: name(active),
-                reason: reason.to_string(),
-            });
-            truth.active = active;
-            truth.active_epoch += 1;
-        }
-        if standby != truth.standby {
-            w.pending.push(EventKind::StandbyChanged {
-                from: name(truth.standby),
-                to: name(standby),
-                reason: reason.to_string(),
-            });
-            truth.standby = standby;
-            truth.standby_epoch += 1;
-        }
+        Cluster::move_routes(w, active, standby, reason);
         Cluster::check_local_agreement(w);
         if !w.pending.is_empty() {
             self.commit(w);

@@ -331,7 +331,6 @@ impl Cluster {
             .election
             .elect_active_after(&truth.backends, truth.active, &healthy_for);
         let standby = w.election.elect_standby(&truth.backends);
-        let name = |p: Option<usize>| p.map(|p| truth.backends[p].name.clone());
         // The first election is not caused by whichever probe answered last.
         let cause = if truth.active_epoch == 0 && truth.standby_epoch == 0 {
             let electable = truth.backends.iter().filter(|b| b.electable()).count();
@@ -342,6 +341,16 @@ impl Cluster {
         } else {
             cause.to_string()
         };
+        Cluster::move_routes(w, active, standby, &cause);
+    }
+
+    /// Moves the active and standby ports to the backends at `active` and
+    /// `standby`, with their events (`reason`), epochs and the failover
+    /// count: the one place a route moves, for this instance's election and
+    /// for the shared decision (`decisions.rs`) alike. The caller commits.
+    fn move_routes(w: &mut Writer, active: Option<usize>, standby: Option<usize>, reason: &str) {
+        let truth = &mut w.truth;
+        let name = |p: Option<usize>| p.map(|p| truth.backends[p].name.clone());
         if active != truth.active {
             if truth.active.is_some() && active.is_some() {
                 truth.failovers += 1;
@@ -349,7 +358,7 @@ impl Cluster {
             w.pending.push(EventKind::ActiveChanged {
                 from: name(truth.active),
                 to: name(active),
-                reason: cause.clone(),
+                reason: reason.to_string(),
             });
             truth.active = active;
             truth.active_epoch += 1;
@@ -358,7 +367,7 @@ impl Cluster {
             w.pending.push(EventKind::StandbyChanged {
                 from: name(truth.standby),
                 to: name(standby),
-                reason: cause,
+                reason: reason.to_string(),
             });
             truth.standby = standby;
             truth.standby_epoch += 1;
