@@ -107,11 +107,18 @@ async fn routing_off_on_one_instance_stops_every_instance() {
         cluster["trafficEnabled"], false,
         "after a restart: {cluster:#}"
     );
+    // Its driver keeps trying (a session every 10 ms): each is closed.
+    let closed_before = s.drivers[0].failed();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let reached = timeline::reached(&s.hits_since(restarted), 0, restarted, Instant::now());
     assert!(
         reached.is_empty(),
         "proxy-0 routed to {reached:?} with routing off"
+    );
+    let closed = s.drivers[0].failed() - closed_before;
+    assert!(
+        closed >= 5,
+        "only {closed} sessions were tried on the restarted proxy-0 in 300 ms: the window proves nothing"
     );
 
     let at = Instant::now();

@@ -79,6 +79,54 @@ pub(crate) fn unique_prefix() -> String {
     )
 }
 
+/// The builder of one instance: the suite's probe settings, `table` as
+/// its `[coordination]`, and its own health endpoint for each backend.
+pub(crate) fn instance_builder(
+    table: &str,
+    backends: &[RecordingBackend],
+    health: &[HealthEndpoint],
+) -> Builder {
+    let mut b = Builder::new()
+        .interval(INTERVAL_MS, TIMEOUT_MS)
+        .rise_fall(RISE_FALL, RISE_FALL)
+        .coordination(table);
+    for (db, h) in backends.iter().zip(health) {
+        b = b.backend_at(&db.name, db.addr, &h.url());
+    }
+    b
+}
+
+/// Reads the states of `live` every 10 ms until they have joined
+/// ([`joined`]); the leader and those states, or, after `timeout`, a
+/// message with the coordination each instance last showed.
+pub(crate) async fn poll_joined(
+    sbs: &[Switchboard],
+    live: &[usize],
+    timeout: Duration,
+) -> Result<(usize, Vec<Value>), String> {
+    let started = Instant::now();
+    loop {
+        let mut states = Vec::new();
+        for &i in live {
+            states.push(sbs[i].try_state().await.unwrap_or(Value::Null));
+        }
+        if let Some(leader) = joined(live, &states) {
+            return Ok((leader, states));
+        }
+        if started.elapsed() > timeout {
+            let shown: Vec<String> = states
+                .iter()
+                .map(|s| format!("{:#}", s["coordination"]))
+                .collect();
+            return Err(format!(
+                "the instances {live:?} did not join within {timeout:?}:\n{}",
+                shown.join("\n")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// `proxy-N` → N.
 pub(crate) fn instance_index(name: &str) -> Option<usize> {
     INSTANCES.iter().position(|n| *n == name)
@@ -107,19 +155,9 @@ impl Scenario {
         let prefix = unique_prefix();
         let builders: Vec<Builder> = (0..INSTANCES.len())
             .map(|i| {
-                let mut b = Builder::new()
-                    .interval(INTERVAL_MS, TIMEOUT_MS)
-                    .rise_fall(RISE_FALL, RISE_FALL)
-                    .coordination(&coordination_toml(
-                        &relays[i].endpoint(),
-                        &prefix,
-                        INSTANCES[i],
-                        on_lost,
-                    ));
-                for (db, h) in backends.iter().zip(&health[i]) {
-                    b = b.backend_at(&db.name, db.addr, &h.url());
-                }
-                b
+                let table =
+                    coordination_toml(&relays[i].endpoint(), &prefix, INSTANCES[i], on_lost);
+                instance_builder(&table, &backends, &health[i])
             })
             .collect();
         let sbs = futures::future::join_all(builders.into_iter().map(Builder::start)).await;
@@ -156,27 +194,9 @@ impl Scenario {
     /// [`Self::wait_joined`] for the instances `live` only (the others may
     /// be cut or killed).
     pub(crate) async fn wait_joined_among(&self, live: &[usize], timeout: Duration) -> usize {
-        let started = Instant::now();
-        loop {
-            let mut states = Vec::new();
-            for &i in live {
-                states.push(self.sbs[i].try_state().await.unwrap_or(Value::Null));
-            }
-            if let Some(leader) = joined(live, &states) {
-                return leader;
-            }
-            if started.elapsed() > timeout {
-                let shown: Vec<String> = states
-                    .iter()
-                    .map(|s| format!("{:#}", s["coordination"]))
-                    .collect();
-                panic!(
-                    "the instances {live:?} did not join within {timeout:?}:\n{}\n{}",
-                    shown.join("\n"),
-                    self.summary()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        match poll_joined(&self.sbs, live, timeout).await {
+            Ok((leader, _)) => leader,
+            Err(shown) => panic!("{shown}\n{}", self.summary()),
         }
     }
 

@@ -9,15 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use switchboard_harness::{
-    poll_until, Builder, Etcd, HealthEndpoint, RecordingBackend, Switchboard, TempDir,
+    poll_until, Etcd, HealthEndpoint, RecordingBackend, Switchboard, TempDir,
 };
 
 use crate::load::LoadDriver;
-use crate::scenario::{coordination_toml, joined, unique_prefix};
+use crate::scenario::{coordination_toml, instance_builder, poll_joined, unique_prefix};
 use crate::timeline::{self, ms};
-use crate::{AGREEMENT, BACKENDS, INSTANCES, INTERVAL_MS, RISE_FALL, TIMEOUT_MS};
+use crate::{AGREEMENT, BACKENDS, INSTANCES};
 
 /// How long the instances may take to start and agree at first.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -62,13 +61,7 @@ impl Secure {
             mine.push(HealthEndpoint::healthy(b as u64).await);
         }
         let table = coordination_toml(&self.etcd.endpoint(), &self.prefix, INSTANCES[i], "hold");
-        let mut builder = Builder::new()
-            .interval(INTERVAL_MS, TIMEOUT_MS)
-            .rise_fall(RISE_FALL, RISE_FALL)
-            .coordination(&format!("{table}\n{extra}"));
-        for (db, h) in self.backends.iter().zip(&mine) {
-            builder = builder.backend_at(&db.name, db.addr, &h.url());
-        }
+        let mut builder = instance_builder(&format!("{table}\n{extra}"), &self.backends, &mine);
         for (k, v) in env {
             builder = builder.env(k, v);
         }
@@ -82,31 +75,16 @@ impl Secure {
     /// the leader.
     pub(crate) async fn wait_joined(&self, live: &[usize]) -> usize {
         let started = Instant::now();
-        loop {
-            let mut states = Vec::new();
-            for &i in live {
-                states.push(self.sbs[i].try_state().await.unwrap_or(Value::Null));
-            }
-            if let Some(leader) = joined(live, &states) {
-                assert_eq!(states[0]["active"], "db-0", "{:#}", states[0]);
-                eprintln!(
-                    "COORD secure: {live:?} joined, {} leads, {} after the wait began",
-                    INSTANCES[leader],
-                    ms(started.elapsed())
-                );
-                return leader;
-            }
-            assert!(
-                started.elapsed() < JOIN_TIMEOUT,
-                "the instances {live:?} did not join within {JOIN_TIMEOUT:?}:\n{}",
-                states
-                    .iter()
-                    .map(|s| format!("{:#}", s["coordination"]))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let (leader, states) = poll_joined(&self.sbs, live, JOIN_TIMEOUT)
+            .await
+            .unwrap_or_else(|shown| panic!("{shown}"));
+        assert_eq!(states[0]["active"], "db-0", "{:#}", states[0]);
+        eprintln!(
+            "COORD secure: {live:?} joined, {} leads, {} after the wait began",
+            INSTANCES[leader],
+            ms(started.elapsed())
+        );
+        leader
     }
 
     /// Drives sessions through each of `live`'s proxy ports until each

@@ -1,13 +1,10 @@
 //! `combine` and `decide`: the leader's rules over live views.
 
-use std::sync::Arc;
-
-use switchboard_config::Combine;
+use switchboard_config::{Combine, Config, Format};
 
 use super::*;
-use crate::backend_handles::BackendHandles;
-use crate::bus::AdminState;
-use crate::cluster::{BackendTruth, Monitoring, Routing, Truth};
+use crate::bus::{AdminState, Bus};
+use crate::cluster::{Cluster, OperatorState, ProbeResult, Truth};
 use crate::coordination::PeerBackend;
 
 fn view(instance: &str, health: &[Option<bool>]) -> PeerView {
@@ -86,49 +83,33 @@ fn the_index_is_what_most_healthy_views_read() {
     assert_eq!(combined[0].healthy_views, 3);
 }
 
+/// The truth of a lone instance whose backends (`names`, tcp checks) all
+/// answered healthy: what a leader's own truth looks like.
 fn truth(names: &[&str]) -> Truth {
-    let now = std::time::SystemTime::now();
-    Truth {
-        routing: Routing {
-            enabled: true,
-            message: String::new(),
-            changed_at: now,
-        },
-        monitoring: Monitoring {
-            enabled: true,
-            changed_at: now,
-        },
-        backends: names
-            .iter()
-            .enumerate()
-            .map(|(pos, n)| BackendTruth {
-                name: n.to_string(),
-                host: "127.0.0.1".into(),
-                port: 10 + pos as u16,
-                handles: Arc::new(BackendHandles::default()),
-                healthy: Some(true),
-                index: pos as u64,
-                reason: String::new(),
-                health_changed_at: None,
-                last_check: None,
-                history: Default::default(),
-                admin: AdminState::Enabled,
-                admin_message: String::new(),
-                admin_epoch: 0,
-            })
-            .collect(),
-        active: None,
-        active_epoch: 0,
-        standby: None,
-        standby_epoch: 0,
-        routing_epoch: 0,
-        layout: 0,
-        failovers: 0,
-        version: 0,
-        last_event_index: 0,
-        started_at: now,
-        coordination: None,
+    let mut text = String::from(
+        "[proxy]\nlisten = \"127.0.0.1:13306\"\n[api]\npassword = \"pw\"\n[monitor]\nrise = 1\n",
+    );
+    for (pos, name) in names.iter().enumerate() {
+        text.push_str(&format!(
+            "[[backends]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\ncheck = {{ kind = \"tcp\" }}\n",
+            10 + pos
+        ));
     }
+    let config = Config::parse(&text, Format::Toml).expect("test config is valid");
+    let cluster = Cluster::new(&config, &OperatorState::default(), Bus::new(16, 16));
+    for pos in 0..names.len() {
+        cluster.apply_probe(
+            pos,
+            ProbeResult {
+                ok: true,
+                index: None,
+                reason: "up".into(),
+                latency: Duration::from_millis(1),
+                galera: None,
+            },
+        );
+    }
+    (*cluster.truth()).clone()
 }
 
 fn decision(active: &str) -> Decision {

@@ -248,17 +248,7 @@ impl Etcd {
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("dup etcd.log"))
             .stderr(out);
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-        }
+        crate::process::die_with_parent(&mut cmd);
         self.child = Some(cmd.spawn().expect("spawn etcd"));
     }
 

@@ -63,7 +63,7 @@ fn command() -> Command {
 
 /// Makes the child die with the thread that started it (Linux), so a test
 /// process that aborts (and never runs `Drop`) leaves no switchboard behind.
-fn die_with_parent(cmd: &mut Command) {
+pub(crate) fn die_with_parent(cmd: &mut Command) {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
